@@ -1,0 +1,85 @@
+"""The ``cortex`` command: ``cortex up`` runs the whole system on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from cortex_dev.stack import DEFAULT_GATEWAY_PORT, Stack
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _replicas(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for part in filter(None, text.split(",")):
+        name, _, count = part.partition("=")
+        counts[name.strip()] = int(count)
+    return counts
+
+
+def up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    data_dir = Path(os.environ.get("CORTEX_DATA_DIR", ".cortex")).resolve()
+    port = int(os.environ.get("CORTEX_GATEWAY_PORT", DEFAULT_GATEWAY_PORT))
+
+    def say(line: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {line}", flush=True)
+
+    stack = Stack(data_dir=data_dir, gateway_port=port, replicas=_replicas(args.replicas), say=say)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGHUP, _raise_stop)
+    try:
+        for url in stack.gateway_urls:
+            gw_port = int(url.rsplit(":", 1)[1])
+            from cortex_dev.embedded import port_is_free
+
+            if not port_is_free(gw_port):
+                say(f"port {gw_port} is in use: set CORTEX_GATEWAY_PORT to another port")
+                return 1
+        say(f"data in {data_dir}")
+        stack.up()
+        say(f"Cortex is ready: {', '.join(stack.gateway_urls)} (API docs at /docs). Ctrl-C stops.")
+        while True:
+            time.sleep(0.5)
+            stack.check_children()
+    except _Stop:
+        say("stopping...")
+        return 0
+    except Exception as exc:
+        say(f"failed: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        say("stopped; no process left running")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cortex", description="Cortex operator commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="run the whole system on embedded NATS and PostgreSQL")
+    up_parser.add_argument(
+        "--replicas", default="", help="replicas per process, e.g. booking=2,gateway=2"
+    )
+    up_parser.set_defaults(run=up)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

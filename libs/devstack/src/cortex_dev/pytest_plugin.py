@@ -1,0 +1,176 @@
+"""The test harness: real NATS and PostgreSQL, isolated per test.
+
+* PostgreSQL: one embedded cluster per test session (per xdist worker), or the server
+  at ``CORTEX_TEST_POSTGRES_URL`` (a superuser URL). Each test that asks gets its own
+  database, copied from a template that the service's real migrations built once.
+* NATS: a fresh embedded ``nats-server`` with JetStream per test (it starts in
+  milliseconds, so streams and consumers never leak between tests), or the server at
+  ``CORTEX_TEST_NATS_URL`` (then tests share it).
+* :class:`Processes` starts the project's own programs as real processes and makes
+  sure none outlives its test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from cortex_dev.embedded import NatsServer, Postgres, die_with_parent, free_port, run_sync, stop_process
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@dataclass
+class PostgresInfo:
+    admin_url: str  # postgresql://user:pw@host:port/db
+
+    def url_for(self, database: str, driver: str = "postgresql+asyncpg") -> str:
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base.replace('postgresql://', f'{driver}://', 1)}/{database}"
+
+    def execute(self, *statements: str, database: str = "postgres") -> None:
+        async def go() -> None:
+            conn = await asyncpg.connect(self.url_for(database, "postgresql"))
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        run_sync(go)
+
+
+@pytest.fixture(scope="session")
+def cortex_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresInfo]:
+    external = os.environ.get("CORTEX_TEST_POSTGRES_URL")
+    if external:
+        yield PostgresInfo(external)
+        return
+    data = tmp_path_factory.mktemp("pg") / "data"
+    server = Postgres(data, free_port()).start(log_file=data.parent / "postgres.log")
+    try:
+        yield PostgresInfo(server.admin_url())
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(cortex_postgres: PostgresInfo) -> Callable[[str], str]:
+    """``template(service)``: a database with that service's migrations applied, built once."""
+    built: dict[str, str] = {}
+    suffix = uuid.uuid4().hex[:8]
+
+    def template(service: str) -> str:
+        if service not in built:
+            name = f"tmpl_{service}_{suffix}"
+            cortex_postgres.execute(f'CREATE DATABASE "{name}"')
+            cortex_postgres.execute('CREATE EXTENSION IF NOT EXISTS "btree_gist"', database=name)
+            env = {
+                **os.environ,
+                f"CORTEX_{service.upper()}_DATABASE_URL": cortex_postgres.url_for(name),
+                "CORTEX_ENV": "test",
+            }
+            subprocess.run([sys.executable, "-m", service, "migrate"], env=env, check=True, capture_output=True)
+            built[service] = name
+        return built[service]
+
+    return template
+
+
+@pytest.fixture
+def service_database(
+    cortex_postgres: PostgresInfo, migrated_template: Callable[[str], str]
+) -> Iterator[Callable[[str], str]]:
+    """``make(service) -> url``: a fresh, migrated database for this test alone."""
+    created: list[str] = []
+
+    def make(service: str) -> str:
+        name = f"t_{service}_{uuid.uuid4().hex[:12]}"
+        cortex_postgres.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template(service)}"')
+        created.append(name)
+        return cortex_postgres.url_for(name)
+
+    yield make
+    for name in created:
+        cortex_postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer | str]:
+    """A NATS server with JetStream for this test alone (or the shared external one)."""
+    external = os.environ.get("CORTEX_TEST_NATS_URL")
+    if external:
+        yield external
+        return
+    server = NatsServer(tmp_path / "nats", free_port(), tmp_path / "nats.log").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer | str) -> str:
+    return nats_server if isinstance(nats_server, str) else nats_server.url
+
+
+@dataclass
+class Processes:
+    """Programs of the project run as real processes; all are stopped after the test."""
+
+    logs: Path
+    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            args,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+        self.running[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        stop_process(self.running[name], sig)
+
+    def wait_for_log(self, name: str, needle: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log(name):
+                return
+            proc = self.running[name]
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not in the log of {name}:\n{self.log(name)[-3000:]}")
+
+    def stop_all(self) -> None:
+        for proc in self.running.values():
+            stop_process(proc, signal.SIGTERM, timeout=10)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()

@@ -1,0 +1,268 @@
+"""The whole system as processes: what `cortex up` runs and what end-to-end tests start.
+
+NATS and PostgreSQL are embedded unless ``CORTEX_NATS_URL`` and every service's
+``CORTEX_<SERVICE>_DATABASE_URL`` are given; then the same services run against those.
+Children run in their own sessions, so Ctrl-C reaches only the supervisor, which stops
+them in order: gateway, services, then NATS and PostgreSQL. A service that dies is
+restarted with a growing delay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from contracts.subjects import SERVICES
+from cortex_dev.embedded import (
+    NatsServer,
+    Postgres,
+    database_url,
+    die_with_parent,
+    free_port,
+    port_is_free,
+    provision_databases,
+    run_sync,
+    stop_process,
+)
+
+DEFAULT_NATS_PORT = 14222
+DEFAULT_POSTGRES_PORT = 15432
+DEFAULT_GATEWAY_PORT = 8000
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def choose_port(configured: str | None, preferred: int) -> int:
+    """The configured port, else ``preferred`` when free, else any free port."""
+    if configured:
+        port = int(configured)
+        if not port_is_free(port):
+            raise RuntimeError(f"port {port} is already in use")
+        return port
+    return preferred if port_is_free(preferred) else free_port()
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_restart: float = 0.0
+
+    def start(self) -> None:
+        out = open(self.log_file, "ab")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+        finally:
+            out.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None:
+            stop_process(self.process, sig, timeout=15)
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    gateway_port: int = DEFAULT_GATEWAY_PORT
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    say: Say = _quiet
+    nats: NatsServer | None = None
+    postgres: Postgres | None = None
+    nats_url: str = ""
+    database_urls: dict[str, str] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        return [
+            f"http://127.0.0.1:{self.gateway_port + i}" for i in range(self.replicas.get("gateway", 1))
+        ]
+
+    # --- infrastructure ------------------------------------------------------------
+    def start_infrastructure(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        self.nats_url = self.environ.get("CORTEX_NATS_URL", "")
+        if self.nats_url:
+            self.say(f"NATS: external {self.nats_url}")
+        else:
+            port = choose_port(self.environ.get("CORTEX_NATS_PORT"), DEFAULT_NATS_PORT)
+            started = time.monotonic()
+            self.nats = NatsServer(self.data_dir / "nats", port, self.logs_dir / "nats.log").start()
+            self.nats_url = self.nats.url
+            self.say(f"NATS with JetStream on {self.nats_url} ({time.monotonic() - started:.1f}s)")
+
+        given = {s: self.environ.get(f"CORTEX_{s.upper()}_DATABASE_URL", "") for s in SERVICES}
+        self.database_urls = {s: url for s, url in given.items() if url}
+        missing = [s for s in SERVICES if s not in self.database_urls]
+        if not missing:
+            self.say("PostgreSQL: external, one database per service")
+            return
+        port = choose_port(self.environ.get("CORTEX_POSTGRES_PORT"), DEFAULT_POSTGRES_PORT)
+        started = time.monotonic()
+        self.postgres = Postgres(self.data_dir / "postgres", port)
+        created = self.postgres.init()
+        self.postgres.start(self.logs_dir / "postgres.log")
+        passwords = self._service_passwords()
+        roles = {s: passwords[s] for s in missing}
+        run_sync(lambda: provision_databases(self.postgres.admin_url(), roles))  # type: ignore[union-attr]
+        for service in missing:
+            self.database_urls[service] = database_url(
+                service, passwords[service], "127.0.0.1", port, service
+            )
+        verb = "initialised and started" if created else "started"
+        self.say(
+            f"PostgreSQL {verb} on 127.0.0.1:{port}, databases {', '.join(missing)} "
+            f"({time.monotonic() - started:.1f}s)"
+        )
+
+    def _service_passwords(self) -> dict[str, str]:
+        path = self.data_dir / "secrets.json"
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        for service in SERVICES:
+            stored.setdefault(service, secrets.token_urlsafe(18))
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+        return stored
+
+    # --- services --------------------------------------------------------------------
+    def env_for(self, service: str) -> dict[str, str]:
+        env = {**self.environ, "CORTEX_NATS_URL": self.nats_url, "PYTHONUNBUFFERED": "1"}
+        for name, url in self.database_urls.items():
+            if name == service:
+                env[f"CORTEX_{name.upper()}_DATABASE_URL"] = url
+            else:  # a service sees only its own database
+                env.pop(f"CORTEX_{name.upper()}_DATABASE_URL", None)
+        return env
+
+    def migrate(self) -> None:
+        started = time.monotonic()
+        procs = {
+            s: subprocess.Popen(
+                [sys.executable, "-m", s, "migrate"],
+                env=self.env_for(s),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for s in SERVICES
+        }
+        failed = []
+        for service, proc in procs.items():
+            output, _ = proc.communicate(timeout=300)
+            if proc.returncode != 0:
+                failed.append(f"{service}:\n{output.decode(errors='replace')}")
+        if failed:
+            raise RuntimeError("migrations failed\n" + "\n".join(failed))
+        self.say(f"migrations applied for {', '.join(SERVICES)} ({time.monotonic() - started:.1f}s)")
+
+    def start_services(self) -> None:
+        for service in SERVICES:
+            for i in range(self.replicas.get(service, 1)):
+                self._spawn(f"{service}-{i + 1}", [sys.executable, "-m", service], self.env_for(service))
+        gateway_env = self.env_for("gateway")
+        for i, url in enumerate(self.gateway_urls):
+            port = url.rsplit(":", 1)[1]
+            env = {**gateway_env, "CORTEX_GATEWAY_PORT": port}
+            self._spawn(f"gateway-{i + 1}", [sys.executable, "-m", "gateway"], env)
+        self.say(f"started {len(self.children)} processes; logs in {self.logs_dir}")
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, args, env, self.logs_dir / f"{name}.log")
+        child.start()
+        self.children.append(child)
+        return child
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            self.check_children(restart=False)
+            try:
+                responses = [httpx.get(f"{u}/ready", timeout=3) for u in self.gateway_urls]
+                if all(r.status_code == 200 for r in responses):
+                    return
+                last = next(r.text for r in responses if r.status_code != 200)
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"the system was not ready after {timeout}s: {last}")
+
+    def check_children(self, restart: bool = True) -> None:
+        """Restart any child that died, with a growing delay between attempts."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive or child.process is None:
+                continue
+            if not restart:
+                raise RuntimeError(
+                    f"{child.name} exited with {child.process.returncode}; see {child.log_file}"
+                )
+            if child.next_restart == 0.0:
+                delay = min(30.0, 0.5 * 2**child.restarts)
+                child.next_restart = now + delay
+                self.say(
+                    f"{child.name} exited with {child.process.returncode}; restarting in {delay:.1f}s"
+                )
+            elif now >= child.next_restart:
+                child.restarts += 1
+                child.next_restart = 0.0
+                child.start()
+
+    def stop(self) -> None:
+        gateways = [c for c in self.children if c.name.startswith("gateway")]
+        services = [c for c in self.children if c not in gateways]
+        for group in (gateways, services):
+            for child in group:
+                if child.alive and child.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.send_signal(signal.SIGTERM)
+            for child in group:
+                child.stop()
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def up(self) -> None:
+        self.start_infrastructure()
+        self.migrate()
+        self.start_services()
+        self.wait_ready()

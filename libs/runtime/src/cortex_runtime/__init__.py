@@ -1,0 +1,1 @@
+"""What every Cortex service shares: settings, database, outbox/inbox, broker, logs."""

@@ -1,0 +1,266 @@
+"""NATS wiring shared by every service: the broker, streams, request/reply, consumers.
+
+* :func:`build_broker` makes a ``NatsBroker`` that reconnects forever and turns any
+  handler failure into an :class:`~contracts.rpc.RpcFailure` reply.
+* :func:`serve_rpc` registers a typed request/reply handler in the owner's queue group.
+* :func:`consume_event` registers a durable JetStream pull consumer with explicit
+  ``ack_wait``, bounded ``max_deliver`` with backoff, and a dead-letter path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from faststream import AckPolicy, ExceptionMiddleware
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsResponse, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
+from pydantic import ValidationError
+
+from contracts import subjects
+from contracts.envelope import Message
+from contracts.rpc import STATUS_ERROR, STATUS_HEADER, ErrorKind, ErrorReply, EventSpec, Rpc, RpcFailure
+from cortex_runtime import metrics
+from cortex_runtime.errors import ServiceError
+from cortex_runtime.logs import correlated
+
+log = logging.getLogger(__name__)
+
+ReqT = TypeVar("ReqT", bound=Message)
+RepT = TypeVar("RepT", bound=Message)
+EvtT = TypeVar("EvtT", bound=Message)
+
+EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600
+DUPLICATE_WINDOW_SECONDS = 15 * 60
+
+
+def failure_response(error: ErrorReply) -> NatsResponse:
+    body = RpcFailure(error=error).model_dump(mode="json")
+    return NatsResponse(body, headers={STATUS_HEADER: STATUS_ERROR})
+
+
+def _exception_replies() -> ExceptionMiddleware:
+    replies = ExceptionMiddleware()
+
+    @replies.add_handler(ServiceError, publish=True)
+    async def on_service_error(exc: ServiceError) -> NatsResponse:
+        return failure_response(exc.reply)
+
+    @replies.add_handler(ValidationError, publish=True)
+    async def on_invalid(exc: ValidationError) -> NatsResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        error = ErrorReply(kind=ErrorKind.INVALID, code="invalid_message", message=problems)
+        return failure_response(error)
+
+    @replies.add_handler(Exception, publish=True)
+    async def on_crash(exc: Exception) -> NatsResponse:
+        log.error("handler failed", exc_info=exc)
+        metrics.increment("handler_crashes")
+        error = ErrorReply(
+            kind=ErrorKind.INTERNAL, code="internal_error", message="The service failed to answer."
+        )
+        return failure_response(error)
+
+    return replies
+
+
+def build_broker(servers: str, name: str, **callbacks: Any) -> NatsBroker:
+    """A broker that keeps reconnecting through NATS restarts."""
+    return NatsBroker(
+        [s.strip() for s in servers.split(",") if s.strip()],
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        middlewares=[_exception_replies()],
+        graceful_timeout=10.0,
+        **callbacks,
+    )
+
+
+def event_stream(owner: str, replicas: int = 1) -> JStream:
+    """The one stream of an owner's events; every declaration of it is identical."""
+    return JStream(
+        name=subjects.stream_name(owner),
+        subjects=[subjects.events_wildcard(owner)],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=EVENT_MAX_AGE_SECONDS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def dead_letter_stream(replicas: int = 1) -> JStream:
+    return JStream(
+        name=subjects.DEAD_LETTER_STREAM,
+        subjects=[subjects.DEAD_LETTER_WILDCARD],
+        storage=StorageType.FILE,
+        max_age=30 * 24 * 3600,
+        num_replicas=replicas,
+    )
+
+
+def _signature(fn: Callable[..., Any], params: dict[str, Any], returns: Any) -> None:
+    """Give a wrapper the typed signature FastStream validates and documents."""
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation)
+            for name, annotation in params.items()
+        ],
+        return_annotation=returns,
+    )
+    fn.__annotations__ = {**params, "return": returns}
+
+
+def serve_rpc(
+    broker: NatsBroker, rpc: Rpc[ReqT, RepT], handler: Callable[[ReqT], Awaitable[RepT]]
+) -> None:
+    """Answer ``rpc`` with ``handler``; replicas share requests through the owner's queue group."""
+
+    async def answer(body: ReqT) -> RepT:
+        with correlated(body.correlation_id):
+            reply = await handler(body)
+        # the reply continues the request's trace
+        return reply.model_copy(update=body.caused())
+
+    _signature(answer, {"body": rpc.request}, rpc.reply)
+    answer.__name__ = rpc.subject.replace(".", "_")
+    broker.subscriber(
+        rpc.subject,
+        queue=subjects.queue_group(rpc.owner),
+        title=rpc.subject,
+        description=rpc.summary,
+    )(answer)
+
+
+def backoff_seconds(delivery: int) -> float:
+    """Delay before redelivery after the ``delivery``-th failed attempt."""
+    return float(min(30.0, 0.25 * 2 ** (delivery - 1)))
+
+
+def consume_event(
+    broker: NatsBroker,
+    spec: EventSpec[EvtT],
+    consumer: str,
+    handler: Callable[[EvtT], Awaitable[None]],
+    *,
+    ack_wait: float = 30.0,
+    max_deliver: int = 5,
+    concurrency: int = 8,
+) -> str:
+    """Handle ``spec`` events in a durable pull consumer ``<consumer>__<event>``.
+
+    The handler must be idempotent (use :meth:`UnitOfWork.first_delivery`). A failure is
+    redelivered after a growing delay; after ``max_deliver`` attempts the message goes to
+    ``deadletter.<consumer>.<durable>`` in the DEAD_LETTERS stream, is logged and counted,
+    and is terminated so it is never retried again. Returns the durable name.
+    """
+    durable = subjects.durable_name(consumer, spec.subject)
+
+    async def handle(msg: NatsMessage) -> None:
+        delivery = msg.raw_message.metadata.num_delivered
+        try:
+            body = spec.model.model_validate_json(msg.body)
+        except ValidationError as exc:
+            # a malformed event will never succeed: straight to the dead letters
+            await _dead_letter(broker, consumer, durable, msg, exc, delivery)
+            await msg.reject()
+            return
+        with correlated(body.correlation_id):
+            try:
+                await handler(body)
+            except Exception as exc:
+                if delivery >= max_deliver:
+                    await _dead_letter(broker, consumer, durable, msg, exc, delivery)
+                    await msg.reject()
+                    return
+                log.warning(
+                    "event handler failed; will redeliver",
+                    extra={
+                        "durable": durable,
+                        "event_id": body.message_id,
+                        "delivery": delivery,
+                        "error": repr(exc),
+                    },
+                )
+                metrics.increment("event_redeliveries")
+                await msg.nack(delay=backoff_seconds(delivery))
+                return
+        await msg.ack()
+
+    _signature(handle, {"msg": NatsMessage}, None)
+    handle.__name__ = durable
+    broker.subscriber(
+        spec.subject,
+        stream=event_stream(spec.owner),
+        durable=durable,
+        pull_sub=PullSub(batch_size=32, timeout=1.0),
+        config=ConsumerConfig(
+            ack_wait=ack_wait,
+            max_deliver=max_deliver + 1,  # the server's own limit is only a backstop
+            max_ack_pending=1000,
+        ),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=concurrency,
+        title=durable,
+        description=f"{consumer} handles {spec.summary}",
+    )(handle)
+    return durable
+
+
+async def _dead_letter(
+    broker: NatsBroker,
+    consumer: str,
+    durable: str,
+    msg: NatsMessage,
+    exc: Exception,
+    delivery: int,
+) -> None:
+    headers = {
+        "Cortex-Original-Subject": msg.raw_message.subject,
+        "Cortex-Consumer": durable,
+        "Cortex-Deliveries": str(delivery),
+        "Cortex-Error": repr(exc)[:500],
+        "Nats-Msg-Id": f"{durable}:{msg.raw_message.metadata.sequence.stream}",
+    }
+    await broker.publish(
+        msg.raw_message.data,
+        subjects.dead_letter(consumer, durable),
+        headers=headers,
+        stream=subjects.DEAD_LETTER_STREAM,
+    )
+    metrics.increment("dead_letters")
+    log.error(
+        "event dead-lettered after %d deliveries",
+        delivery,
+        extra={"durable": durable, "subject": msg.raw_message.subject, "error": repr(exc)},
+    )
+
+
+async def publish_raw(broker: NatsBroker, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+    """Publish to JetStream and wait for the stream's acknowledgement."""
+    owner = subject.split(".", 1)[0]
+    await broker.publish(payload, subject, headers=headers, stream=subjects.stream_name(owner))
+
+
+async def wait_connected(broker: NatsBroker, attempts: int = 60) -> None:
+    """Connect, retrying while NATS is not up yet (a supervisor may start us first)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await broker.connect()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("NATS not reachable yet", extra={"error": repr(exc), "attempt": attempt})
+            await asyncio.sleep(min(2.0, 0.1 * attempt))

@@ -1,0 +1,110 @@
+"""The async engine (built in a lifespan, never at import) and the unit of work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from contracts.envelope import Message
+from cortex_runtime.tables import inbox, outbox
+
+
+class Database:
+    """One service's connection pool and session factory."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def reachable(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction: the business change, its outgoing events and its handled messages.
+
+    ``async with uow: ...; await uow.commit()``; leaving without commit rolls back.
+    """
+
+    def __init__(self, db: Database, on_events_committed: Callable[[], None] | None = None) -> None:
+        self._db = db
+        self._on_events_committed = on_events_committed
+        self._events = 0
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> Self:
+        self.session = self._db.sessions()
+        await self.session.begin()
+        self._events = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        if self._events and self._on_events_committed is not None:
+            self._on_events_committed()
+        self._events = 0
+
+    async def execute(self, statement: Any, params: Any = None) -> sa.Result[Any]:
+        return await self.session.execute(statement, params)
+
+    async def add_event(self, subject: str, event: Message) -> None:
+        """Write an event to the outbox, in this transaction."""
+        await self.session.execute(
+            sa.insert(outbox).values(
+                message_id=event.message_id,
+                subject=subject,
+                payload=event.model_dump_json().encode(),
+                headers={"Cortex-Correlation-Id": event.correlation_id},
+            )
+        )
+        self._events += 1
+
+    async def first_delivery(self, consumer: str, message_id: str) -> bool:
+        """Record ``message_id`` as handled by ``consumer``; False if it already was.
+
+        A concurrent duplicate waits on the primary key until this transaction ends,
+        then sees the row: the effect happens once.
+        """
+        result = await self.session.execute(
+            pg_insert(inbox)
+            .values(consumer=consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.message_id)
+        )
+        return result.first() is not None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

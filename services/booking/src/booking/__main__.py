@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from cortex_runtime.service import main
+from booking.entrypoints.bootstrap import bootstrap
+from booking.settings import BookingSettings
+
+SERVICE_DIR = Path(__file__).resolve().parents[2]
+
+if __name__ == "__main__":
+    main("booking", BookingSettings, bootstrap, SERVICE_DIR)

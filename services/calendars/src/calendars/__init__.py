@@ -1,0 +1,1 @@
+"""The Cortex calendars service."""

@@ -1,0 +1,11 @@
+"""The one place where the calendars service is wired together."""
+
+from __future__ import annotations
+
+from contracts import subjects
+from cortex_runtime.service import ServiceRuntime
+from calendars.settings import CalendarsSettings
+
+
+def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
+    return ServiceRuntime(subjects.CALENDARS, settings)

@@ -1,0 +1,7 @@
+"""The identity service's own tables (its database alone holds them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()

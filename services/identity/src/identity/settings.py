@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from cortex_runtime.settings import ServiceSettings
+
+
+class IdentitySettings(ServiceSettings):
+    """Settings of the identity service; variables are prefixed ``CORTEX_IDENTITY_``."""
+
+    model_config = SettingsConfigDict(env_prefix="CORTEX_IDENTITY_")
