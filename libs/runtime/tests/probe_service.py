@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
-from pydantic_settings import SettingsConfigDict
-
 from contracts import subjects
 from contracts.envelope import Message
 from contracts.rpc import EventSpec, Rpc
@@ -19,6 +17,7 @@ from cortex_runtime.database import UnitOfWork
 from cortex_runtime.logs import configure_logging
 from cortex_runtime.service import ServiceRuntime
 from cortex_runtime.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 PROBE = "probe"
 
@@ -59,7 +58,9 @@ def bootstrap(settings: ProbeSettings) -> ServiceRuntime:
     async def record(command: RecordThing) -> Recorded:
         event = ThingRecorded(**command.caused(), value=command.value)
         async with runtime.uow() as uow:
-            await uow.execute(sa.insert(things).values(message_id=command.message_id, value=command.value))
+            await uow.execute(
+                sa.insert(things).values(message_id=command.message_id, value=command.value)
+            )
             await uow.add_event(RECORDED.subject, event)
             await uow.commit()
         return Recorded(event_id=event.message_id)

@@ -9,13 +9,12 @@ from collections.abc import Callable
 import asyncpg
 import nats
 import pytest
-
 from contracts import subjects
+from contracts.system import Ping
 from cortex_dev.pytest_plugin import Processes
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from probe_service import PING, RECORD, RECORDED, RecordThing, ThingRecorded
-from contracts.system import Ping
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +122,9 @@ async def test_always_failing_handler_ends_in_dead_letters(
             assert info.state.messages == 1
 
         await eventually(dead_lettered)
-        msg = await js.get_last_msg(subjects.DEAD_LETTER_STREAM, subjects.dead_letter("probe", durable))
+        msg = await js.get_last_msg(
+            subjects.DEAD_LETTER_STREAM, subjects.dead_letter("probe", durable)
+        )
         assert json.loads(msg.data)["message_id"] == event_id
         assert msg.headers is not None and msg.headers["Cortex-Deliveries"] == "3"
         assert "this handler always fails" in msg.headers["Cortex-Error"]
@@ -135,7 +136,9 @@ async def test_always_failing_handler_ends_in_dead_letters(
     finally:
         await nc.close()
 
-    log_lines = [json.loads(line) for line in processes.log("probe").splitlines() if line.startswith("{")]
+    log_lines = [
+        json.loads(line) for line in processes.log("probe").splitlines() if line.startswith("{")
+    ]
     dead = [line for line in log_lines if line["msg"].startswith("event dead-lettered")]
     assert len(dead) == 1 and dead[0]["durable"] == durable
     broker = build_broker(nats_url, "test-client")

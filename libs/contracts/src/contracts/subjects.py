@@ -49,7 +49,7 @@ def stream_name(owner: str) -> str:
 
 def durable_name(consumer: str, event_subject: str) -> str:
     """``<consumer>__<event>``, e.g. ``booking__settings_changed`` (v2 gets a suffix)."""
-    owner, version, kind, name = event_subject.split(".")
+    _owner, version, kind, name = event_subject.split(".")
     if kind != "evt":
         raise ValueError(f"not an event subject: {event_subject}")
     suffix = "" if version == "v1" else f"_{version}"

@@ -1,1 +1,1 @@
-"""Local development and test tooling: embedded NATS and PostgreSQL, `cortex up`, the test harness."""
+"""Local development and test tooling: embedded NATS and PostgreSQL, `cortex up`, tests."""

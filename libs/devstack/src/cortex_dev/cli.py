@@ -71,7 +71,9 @@ def up(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortex", description="Cortex operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
-    up_parser = commands.add_parser("up", help="run the whole system on embedded NATS and PostgreSQL")
+    up_parser = commands.add_parser(
+        "up", help="run the whole system on embedded NATS and PostgreSQL"
+    )
     up_parser.add_argument(
         "--replicas", default="", help="replicas per process, e.g. booking=2,gateway=2"
     )

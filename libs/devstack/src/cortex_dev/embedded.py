@@ -80,7 +80,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, host: str = "127.0.0.1") -> None:
+def wait_for_port(
+    port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -91,7 +93,9 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0
+) -> None:
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -237,14 +241,16 @@ class Postgres:
             result = subprocess.run(
                 [
                     str(_pg_bin("initdb")),
-                    "-D", str(self.data_dir),
-                    "-U", self.superuser,
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.superuser,
                     f"--pwfile={pwfile}",
                     "--auth-host=scram-sha-256",
                     "--auth-local=peer",
                     "--encoding=UTF8",
                     "--no-instructions",
-                ],  # fmt: skip
+                ],
                 check=False,
                 capture_output=True,
                 user=user,

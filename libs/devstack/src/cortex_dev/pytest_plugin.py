@@ -25,7 +25,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cortex_dev.embedded import NatsServer, Postgres, die_with_parent, free_port, run_sync, stop_process
+from cortex_dev.embedded import (
+    NatsServer,
+    Postgres,
+    die_with_parent,
+    free_port,
+    run_sync,
+    stop_process,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -80,7 +87,9 @@ def migrated_template(cortex_postgres: PostgresInfo) -> Callable[[str], str]:
                 f"CORTEX_{service.upper()}_DATABASE_URL": cortex_postgres.url_for(name),
                 "CORTEX_ENV": "test",
             }
-            subprocess.run([sys.executable, "-m", service, "migrate"], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", service, "migrate"], env=env, check=True, capture_output=True
+            )
             built[service] = name
         return built[service]
 
@@ -158,7 +167,9 @@ class Processes:
                 return
             proc = self.running[name]
             if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+                raise AssertionError(
+                    f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}"
+                )
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not in the log of {name}:\n{self.log(name)[-3000:]}")
 

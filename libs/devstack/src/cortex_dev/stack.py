@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from contracts.subjects import SERVICES
+
 from cortex_dev.embedded import (
     NatsServer,
     Postgres,
@@ -110,7 +110,8 @@ class Stack:
     @property
     def gateway_urls(self) -> list[str]:
         return [
-            f"http://127.0.0.1:{self.gateway_port + i}" for i in range(self.replicas.get("gateway", 1))
+            f"http://127.0.0.1:{self.gateway_port + i}"
+            for i in range(self.replicas.get("gateway", 1))
         ]
 
     # --- infrastructure ------------------------------------------------------------
@@ -188,12 +189,16 @@ class Stack:
                 failed.append(f"{service}:\n{output.decode(errors='replace')}")
         if failed:
             raise RuntimeError("migrations failed\n" + "\n".join(failed))
-        self.say(f"migrations applied for {', '.join(SERVICES)} ({time.monotonic() - started:.1f}s)")
+        self.say(
+            f"migrations applied for {', '.join(SERVICES)} ({time.monotonic() - started:.1f}s)"
+        )
 
     def start_services(self) -> None:
         for service in SERVICES:
             for i in range(self.replicas.get(service, 1)):
-                self._spawn(f"{service}-{i + 1}", [sys.executable, "-m", service], self.env_for(service))
+                self._spawn(
+                    f"{service}-{i + 1}", [sys.executable, "-m", service], self.env_for(service)
+                )
         gateway_env = self.env_for("gateway")
         for i, url in enumerate(self.gateway_urls):
             port = url.rsplit(":", 1)[1]
@@ -238,9 +243,8 @@ class Stack:
             if child.next_restart == 0.0:
                 delay = min(30.0, 0.5 * 2**child.restarts)
                 child.next_restart = now + delay
-                self.say(
-                    f"{child.name} exited with {child.process.returncode}; restarting in {delay:.1f}s"
-                )
+                code = child.process.returncode
+                self.say(f"{child.name} exited with {code}; restarting in {delay:.1f}s")
             elif now >= child.next_restart:
                 child.restarts += 1
                 child.next_restart = 0.0

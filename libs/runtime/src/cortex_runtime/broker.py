@@ -9,21 +9,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from contracts import subjects
+from contracts.envelope import Message
+from contracts.rpc import (
+    STATUS_ERROR,
+    STATUS_HEADER,
+    ErrorKind,
+    ErrorReply,
+    EventSpec,
+    Rpc,
+    RpcFailure,
+)
 from faststream import AckPolicy, ExceptionMiddleware
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsResponse, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
 from pydantic import ValidationError
 
-from contracts import subjects
-from contracts.envelope import Message
-from contracts.rpc import STATUS_ERROR, STATUS_HEADER, ErrorKind, ErrorReply, EventSpec, Rpc, RpcFailure
 from cortex_runtime import metrics
 from cortex_runtime.errors import ServiceError
 from cortex_runtime.logs import correlated
@@ -247,20 +254,15 @@ async def _dead_letter(
     )
 
 
-async def publish_raw(broker: NatsBroker, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+async def publish_raw(
+    broker: NatsBroker, subject: str, payload: bytes, headers: dict[str, str]
+) -> None:
     """Publish to JetStream and wait for the stream's acknowledgement."""
     owner = subject.split(".", 1)[0]
     await broker.publish(payload, subject, headers=headers, stream=subjects.stream_name(owner))
 
 
-async def wait_connected(broker: NatsBroker, attempts: int = 60) -> None:
-    """Connect, retrying while NATS is not up yet (a supervisor may start us first)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await broker.connect()
-            return
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("NATS not reachable yet", extra={"error": repr(exc), "attempt": attempt})
-            await asyncio.sleep(min(2.0, 0.1 * attempt))
+def is_connected(broker: NatsBroker) -> bool:
+    """Whether the broker holds a live NATS connection right now."""
+    state = broker.config.connection_state
+    return bool(state) and state.connection.is_connected

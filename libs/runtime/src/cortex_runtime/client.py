@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TypeVar
 
 import nats.errors
-from faststream.nats import NatsBroker
-
 from contracts.envelope import Message
 from contracts.rpc import STATUS_ERROR, STATUS_HEADER, Rpc, RpcFailure
+from faststream.nats import NatsBroker
+
+from cortex_runtime.broker import is_connected
 from cortex_runtime.errors import ServiceError, ServiceUnavailable
 
 ReqT = TypeVar("ReqT", bound=Message)
@@ -28,6 +29,10 @@ class RpcClient:
         own error replies.
         """
         owner = rpc.owner
+        if not is_connected(self._broker):
+            raise ServiceUnavailable(
+                "messaging_unavailable", "The message broker cannot be reached."
+            )
         try:
             response = await self._broker.request(
                 request.model_dump(mode="json"), rpc.subject, timeout=timeout or self._timeout

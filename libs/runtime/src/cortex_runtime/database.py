@@ -8,10 +8,15 @@ from types import TracebackType
 from typing import Any, Self
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
 from contracts.envelope import Message
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
 from cortex_runtime.tables import inbox, outbox
 
 
@@ -76,8 +81,9 @@ class UnitOfWork:
             self._on_events_committed()
         self._events = 0
 
-    async def execute(self, statement: Any, params: Any = None) -> sa.Result[Any]:
-        return await self.session.execute(statement, params)
+    async def execute(self, statement: sa.Executable, params: Any = None) -> sa.Result[Any]:
+        result: sa.Result[Any] = await self.session.execute(statement, params)
+        return result
 
     async def add_event(self, subject: str, event: Message) -> None:
         """Write an event to the outbox, in this transaction."""

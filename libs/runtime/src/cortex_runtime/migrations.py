@@ -74,18 +74,25 @@ def create_messaging_tables_v1() -> None:
         sa.Column("subject", sa.Text, nullable=False),
         sa.Column("payload", postgresql.BYTEA, nullable=False),
         sa.Column("headers", postgresql.JSONB, nullable=False, server_default="{}"),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     )
     op.create_index(
-        "outbox_unpublished", "outbox", ["created_at"], postgresql_where=sa.text("published_at IS NULL")
+        "outbox_unpublished",
+        "outbox",
+        ["created_at"],
+        postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("message_id", sa.Text, primary_key=True),
-        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_index("inbox_handled_at", "inbox", ["handled_at"])
 

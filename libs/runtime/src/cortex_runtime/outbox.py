@@ -10,6 +10,7 @@ pass, here or in another replica, sends them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -56,16 +57,16 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def backlog(self) -> int:
         async with self._db.engine.connect() as conn:
             result = await conn.execute(
-                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                sa.select(sa.func.count())
+                .select_from(outbox)
+                .where(outbox.c.published_at.is_(None))
             )
             return int(result.scalar_one())
 
@@ -74,7 +75,9 @@ class OutboxRelay:
         async with self._db.engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.message_id, outbox.c.subject, outbox.c.payload, outbox.c.headers)
+                    sa.select(
+                        outbox.c.message_id, outbox.c.subject, outbox.c.payload, outbox.c.headers
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.created_at)
                     .limit(self._batch)
@@ -104,7 +107,9 @@ class OutboxRelay:
         cutoff = sa.func.now() - self._retention
         async with self._db.engine.begin() as conn:
             await conn.execute(
-                sa.delete(outbox).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
+                sa.delete(outbox).where(
+                    outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff
+                )
             )
             await conn.execute(sa.delete(inbox).where(inbox.c.handled_at < cutoff))
 
@@ -133,7 +138,5 @@ class OutboxRelay:
             if published:
                 continue  # more may be waiting
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass

@@ -14,19 +14,19 @@ import contextlib
 import logging
 import os
 import socket
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from contracts import subjects
+from contracts.envelope import Message
+from contracts.rpc import EventSpec, Rpc
+from contracts.system import PINGS, Ping, Pong
 from faststream import AsyncAPI, FastStream
 from faststream.nats import JStream
 from nats.js.errors import BadRequestError
 
-from contracts.envelope import Message
-from contracts.rpc import EventSpec, Rpc
-from contracts.system import PINGS, Ping, Pong
-from contracts import subjects
 from cortex_runtime import broker as messaging
 from cortex_runtime import metrics
 from cortex_runtime.database import Database, UnitOfWork
@@ -64,15 +64,15 @@ class ServiceRuntime:
     def rpc(
         self, rpc: Rpc[ReqT, RepT]
     ) -> Callable[[Callable[[ReqT], Awaitable[RepT]]], Callable[[ReqT], Awaitable[RepT]]]:
-        def register(handler: Callable[[ReqT], Awaitable[RepT]]) -> Callable[[ReqT], Awaitable[RepT]]:
+        def register(
+            handler: Callable[[ReqT], Awaitable[RepT]],
+        ) -> Callable[[ReqT], Awaitable[RepT]]:
             messaging.serve_rpc(self.broker, rpc, handler)
             return handler
 
         return register
 
-    def consumer(
-        self, spec: EventSpec[EvtT]
-    ) -> Callable[[EventHandler[EvtT]], EventHandler[EvtT]]:
+    def consumer(self, spec: EventSpec[EvtT]) -> Callable[[EventHandler[EvtT]], EventHandler[EvtT]]:
         """Handle ``spec`` events exactly once in effect.
 
         The handler runs inside a unit of work whose inbox row (durable name, event id)
@@ -138,7 +138,7 @@ class ServiceRuntime:
                 break
             log.warning("database not reachable yet", extra={"attempt": attempt})
             await asyncio.sleep(min(2.0, 0.1 * attempt))
-        await messaging.wait_connected(self.broker)
+        await self.broker.connect()  # retries until NATS answers
         await self.ensure_streams()
 
     async def ensure_streams(self) -> None:

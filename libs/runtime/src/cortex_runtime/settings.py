@@ -14,7 +14,7 @@ from typing import Any, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SECRET_MARK = "cortex_dev_default"
+_SECRET_MARK = "cortex_dev_default"  # noqa: S105 (a schema marker, not a password)
 
 
 class Environment(StrEnum):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-
 MESSAGING = sa.MetaData()
 
 outbox = sa.Table(

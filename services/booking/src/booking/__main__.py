@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cortex_runtime.service import main
+
 from booking.entrypoints.bootstrap import bootstrap
 from booking.settings import BookingSettings
 

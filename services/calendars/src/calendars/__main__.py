@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cortex_runtime.service import main
+
 from calendars.entrypoints.bootstrap import bootstrap
 from calendars.settings import CalendarsSettings
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from uuid import uuid4
 
-from fastapi import FastAPI, Request, Response
-
 from contracts import subjects
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from cortex_runtime.logs import correlated
+from fastapi import FastAPI, Request, Response
+
 from gateway.errors import install_error_handlers
 from gateway.routes import health
 from gateway.settings import GatewaySettings
@@ -30,15 +32,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # connect lazily: the gateway serves /health and answers 503 while NATS is down
-        try:
-            await broker.start()
-        except Exception as exc:
-            log.warning("NATS not reachable at start; retrying in background", extra={"error": repr(exc)})
+        # connect in the background: while NATS is down the gateway serves /health and
+        # answers 503 instead of refusing to start
+        connecting = asyncio.create_task(broker.start(), name="nats-connect")
         app.state.rpc = RpcClient(broker, settings.rpc_timeout_seconds)
         try:
             yield
         finally:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
             await broker.stop()
 
     app = FastAPI(

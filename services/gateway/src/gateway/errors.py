@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from contracts.rpc import ErrorKind
+from cortex_runtime.errors import ServiceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from contracts.rpc import ErrorKind
-from cortex_runtime.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from cortex_runtime.settings import CortexSettings, shared_field
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-
-from cortex_runtime.settings import CortexSettings, shared_field
 
 
 class GatewaySettings(CortexSettings):

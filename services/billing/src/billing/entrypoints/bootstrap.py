@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts import subjects
 from cortex_runtime.service import ServiceRuntime
+
 from billing.settings import BillingSettings
 
 

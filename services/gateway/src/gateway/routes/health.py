@@ -3,13 +3,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+from contracts.system import PINGS, Ping, Pong
+from cortex_runtime.broker import is_connected
+from cortex_runtime.client import RpcClient
+from cortex_runtime.errors import ServiceError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from contracts.system import PINGS, Ping, Pong
-from cortex_runtime.client import RpcClient
-from cortex_runtime.errors import ServiceError
 from gateway.errors import ErrorBody
 
 router = APIRouter(tags=["health"])
@@ -50,9 +51,7 @@ async def health() -> Health:
 )
 async def ready(request: Request, rpc: Annotated[RpcClient, Depends(rpc_client)]) -> JSONResponse:
     timeout = request.app.state.settings.ready_timeout_seconds
-    nats_up = bool(request.app.state.broker.config.connection_state.connection) and (
-        request.app.state.broker.connection.is_connected
-    )
+    nats_up = is_connected(request.app.state.broker)
 
     async def probe(name: str) -> ServiceState:
         if not nats_up:
@@ -70,9 +69,16 @@ async def ready(request: Request, rpc: Annotated[RpcClient, Depends(rpc_client)]
     if not nats_up:
         missing.insert(0, "nats")
     body = Readiness(
-        status="ready" if not missing else "not_ready", nats=nats_up, services=states, missing=missing
+        status="ready" if not missing else "not_ready",
+        nats=nats_up,
+        services=states,
+        missing=missing,
     )
     if missing:
-        payload = {"error": f"Not ready: {', '.join(missing)}.", "code": "not_ready", **body.model_dump()}
+        payload = {
+            "error": f"Not ready: {', '.join(missing)}.",
+            "code": "not_ready",
+            **body.model_dump(),
+        }
         return JSONResponse(payload, status_code=503)
     return JSONResponse(body.model_dump())

@@ -1,0 +1,125 @@
+"""Every error leaves the gateway as JSON, FastAPI's own 404/405/422 included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from pydantic import BaseModel, Field
+
+
+class Thing(BaseModel):
+    name: str = Field(min_length=1, max_length=10)
+    count: int = 1
+
+
+probe = APIRouter()
+
+
+@probe.post("/probe/things", status_code=201)
+async def create_thing(thing: Thing) -> Thing:
+    return thing
+
+
+@probe.get("/probe/crash")
+async def crash() -> None:
+    raise RuntimeError("internal detail that must not leak")
+
+
+@pytest.fixture
+def client(nats_url: str) -> Iterator[TestClient]:
+    app = create_app(GatewaySettings(nats_url=nats_url, ready_timeout_seconds=0.5))
+    app.include_router(probe)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_health(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_unknown_path_is_json_404(client: TestClient) -> None:
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": "No route matches GET /no/such/thing.", "code": "not_found"}
+
+
+def test_wrong_method_is_json_405(client: TestClient) -> None:
+    response = client.delete("/health")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert "DELETE" in response.json()["error"]
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:
+    response = client.post(
+        "/probe/things", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The request body is not valid JSON.",
+        "code": "invalid_request",
+    }
+
+
+def test_validation_error_is_400_naming_the_field(client: TestClient) -> None:
+    response = client.post("/probe/things", json={"name": "", "count": "many"})
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"error", "code"} and body["code"] == "invalid_request"
+    assert "name" in body["error"] and "count" in body["error"]
+
+
+def test_valid_request_passes(client: TestClient) -> None:
+    response = client.post("/probe/things", json={"name": "ok"})
+    assert response.status_code == 201 and response.json() == {"name": "ok", "count": 1}
+
+
+def test_unexpected_failure_is_json_500_without_details(client: TestClient) -> None:
+    response = client.get("/probe/crash")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal error.", "code": "internal_error"}
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    given = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = client.get("/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert (
+        made.headers["X-Request-ID"] != "bad id with spaces"
+        and len(made.headers["X-Request-ID"]) == 32
+    )
+
+
+def test_ready_names_every_missing_service(client: TestClient) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert body["missing"] == ["identity", "booking", "calendars", "billing"]
+    assert "identity" in body["error"] and "billing" in body["error"]
+    assert body["services"]["booking"]["reason"] == "The booking service is not running."
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Cortex"
+    assert "/ready" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_ready_when_nats_is_down(tmp_path: object) -> None:
+    from cortex_dev.embedded import free_port
+
+    app = create_app(GatewaySettings(nats_url=f"nats://127.0.0.1:{free_port()}"))
+    with TestClient(app) as test_client:
+        response = test_client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["missing"][0] == "nats"
+        assert test_client.get("/health").status_code == 200
