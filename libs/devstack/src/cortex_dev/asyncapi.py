@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists() or path.read_text() != text:
                 stale.append(service)
     if stale:
-        print(f"AsyncAPI documents out of date: {', '.join(stale)}; run `make docs`", file=sys.stderr)
+        names = ", ".join(stale)
+        print(f"AsyncAPI documents out of date: {names}; run `make docs`", file=sys.stderr)
         return 1
     return 0
 
