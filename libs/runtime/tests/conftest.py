@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from cortex_dev.pytest_plugin import PostgresInfo, Processes
 
 PROBE = Path(__file__).with_name("probe_service.py")

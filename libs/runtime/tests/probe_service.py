@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
+from pydantic_settings import SettingsConfigDict
+
 from contracts import subjects
 from contracts.envelope import Message
 from contracts.rpc import EventSpec, Rpc
@@ -17,7 +19,6 @@ from cortex_runtime.database import UnitOfWork
 from cortex_runtime.logs import configure_logging
 from cortex_runtime.service import ServiceRuntime
 from cortex_runtime.settings import ServiceSettings
-from pydantic_settings import SettingsConfigDict
 
 PROBE = "probe"
 

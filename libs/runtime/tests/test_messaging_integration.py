@@ -9,12 +9,13 @@ from collections.abc import Callable
 import asyncpg
 import nats
 import pytest
+from probe_service import PING, RECORD, RECORDED, RecordThing, ThingRecorded
+
 from contracts import subjects
 from contracts.system import Ping
 from cortex_dev.pytest_plugin import Processes
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
-from probe_service import PING, RECORD, RECORDED, RecordThing, ThingRecorded
 
 pytestmark = pytest.mark.integration
 

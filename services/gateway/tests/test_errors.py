@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from pydantic import BaseModel, Field
 
 
 class Thing(BaseModel):

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
 
+from contracts import identity
+from contracts.envelope import Message
+from contracts.rpc import Rpc
 from cortex_dev.stack import DEFAULT_GATEWAY_PORT, Stack
+from cortex_runtime.broker import build_broker
+from cortex_runtime.client import RpcClient
+from cortex_runtime.errors import ServiceError
+
+RepT = TypeVar("RepT", bound=Message)
 
 
 class _Stop(Exception):
@@ -68,6 +79,55 @@ def up(args: argparse.Namespace) -> int:
         say("stopped; no process left running")
 
 
+def _nats_url() -> str:
+    """CORTEX_NATS_URL, else the NATS of the system `cortex up` runs from CORTEX_DATA_DIR."""
+    url = os.environ.get("CORTEX_NATS_URL")
+    if url:
+        return url
+    runtime = Path(os.environ.get("CORTEX_DATA_DIR", ".cortex")) / "runtime.json"
+    if not runtime.exists():
+        raise SystemExit(
+            "Cortex is not running here: start it with `make up` or set CORTEX_NATS_URL"
+        )
+    return str(json.loads(runtime.read_text())["nats_url"])
+
+
+async def _call(rpc: Rpc[Any, RepT], request: Message) -> RepT:
+    broker = build_broker(_nats_url(), "cortex-cli")
+    async with broker:
+        await asyncio.wait_for(broker.connect(), timeout=10)
+        return await RpcClient(broker, timeout=15).call(rpc, request)
+
+
+def tenant_create(args: argparse.Namespace) -> int:
+    """Provision a tenant through the same code path as Clerk's user.created."""
+    request = identity.ProvisionTenant(
+        email=args.email,
+        display_name=args.name or "",
+        slug=args.slug,
+        user_type=args.user_type,
+        first_key_name="Default key",
+    )
+    try:
+        reply = asyncio.run(_call(identity.PROVISION_TENANT, request))
+    except ServiceError as exc:
+        print(json.dumps({"error": exc.reply.message, "code": exc.code}), file=sys.stderr)
+        return 1
+    settings = reply.settings
+    print(
+        json.dumps(
+            {
+                "tenant_id": settings.tenant_id,
+                "email": settings.email,
+                "slug": settings.slug,
+                "api_key": reply.key,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortex", description="Cortex operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         "--replicas", default="", help="replicas per process, e.g. booking=2,gateway=2"
     )
     up_parser.set_defaults(run=up)
+    tenant = commands.add_parser("tenant", help="tenants").add_subparsers(
+        dest="verb", required=True
+    )
+    create = tenant.add_parser("create", help="provision a tenant and print its first API key")
+    create.add_argument("--email", required=True)
+    create.add_argument("--slug", default=None)
+    create.add_argument("--name", default=None, help="display name")
+    create.add_argument("--user-type", default="individual", choices=["individual", "developer"])
+    create.set_defaults(run=tenant_create)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

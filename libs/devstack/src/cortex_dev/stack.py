@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from contracts.subjects import SERVICES
 
+from contracts.subjects import SERVICES
 from cortex_dev.embedded import (
     NatsServer,
     Postgres,
@@ -251,6 +251,7 @@ class Stack:
                 child.start()
 
     def stop(self) -> None:
+        self.runtime_file.unlink(missing_ok=True)
         gateways = [c for c in self.children if c.name.startswith("gateway")]
         services = [c for c in self.children if c not in gateways]
         for group in (gateways, services):
@@ -265,8 +266,16 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
 
+    @property
+    def runtime_file(self) -> Path:
+        return self.data_dir / "runtime.json"
+
     def up(self) -> None:
         self.start_infrastructure()
         self.migrate()
         self.start_services()
         self.wait_ready()
+        # where operator commands (`cortex tenant create`, ...) find the running system
+        self.runtime_file.write_text(
+            json.dumps({"nats_url": self.nats_url, "gateway_urls": self.gateway_urls})
+        )

@@ -14,6 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from faststream import AckPolicy, ExceptionMiddleware
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsResponse, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
+from pydantic import ValidationError
+
 from contracts import subjects
 from contracts.envelope import Message
 from contracts.rpc import (
@@ -25,12 +31,6 @@ from contracts.rpc import (
     Rpc,
     RpcFailure,
 )
-from faststream import AckPolicy, ExceptionMiddleware
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsResponse, PullSub
-from faststream.nats.annotations import NatsMessage
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
-from pydantic import ValidationError
-
 from cortex_runtime import metrics
 from cortex_runtime.errors import ServiceError
 from cortex_runtime.logs import correlated

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TypeVar
 
 import nats.errors
-from contracts.envelope import Message
-from contracts.rpc import STATUS_ERROR, STATUS_HEADER, Rpc, RpcFailure
 from faststream.nats import NatsBroker
 
+from contracts.envelope import Message
+from contracts.rpc import STATUS_ERROR, STATUS_HEADER, Rpc, RpcFailure
 from cortex_runtime.broker import is_connected
 from cortex_runtime.errors import ServiceError, ServiceUnavailable
 

@@ -8,7 +8,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import sqlalchemy as sa
-from contracts.envelope import Message
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from contracts.envelope import Message
 from cortex_runtime.tables import inbox, outbox
 
 

@@ -19,14 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contracts import subjects
-from contracts.envelope import Message
-from contracts.rpc import EventSpec, Rpc
-from contracts.system import PINGS, Ping, Pong
 from faststream import AsyncAPI, FastStream
 from faststream.nats import JStream
 from nats.js.errors import BadRequestError
 
+from contracts import subjects
+from contracts.envelope import Message
+from contracts.rpc import EventSpec, Rpc
+from contracts.system import PINGS, Ping, Pong
 from cortex_runtime import broker as messaging
 from cortex_runtime import metrics
 from cortex_runtime.database import Database, UnitOfWork

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cortex_runtime.service import main
-
 from billing.entrypoints.bootstrap import bootstrap
 from billing.settings import BillingSettings
+from cortex_runtime.service import main
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cortex_runtime.service import main
-
 from booking.entrypoints.bootstrap import bootstrap
 from booking.settings import BookingSettings
+from cortex_runtime.service import main
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 

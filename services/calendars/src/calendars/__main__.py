@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cortex_runtime.service import main
-
 from calendars.entrypoints.bootstrap import bootstrap
 from calendars.settings import CalendarsSettings
+from cortex_runtime.service import main
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from cortex_runtime.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from cortex_runtime.settings import ServiceSettings
 
 
 class CalendarsSettings(ServiceSettings):

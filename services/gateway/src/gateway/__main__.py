@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import uvicorn
-from cortex_runtime.logs import configure_logging
 
+from cortex_runtime.logs import configure_logging
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 

@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from uuid import uuid4
 
-from contracts import subjects
+from fastapi import FastAPI, Request, Response
+
+from contracts import identity, subjects
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from cortex_runtime.logs import correlated
-from fastapi import FastAPI, Request, Response
-
+from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers
-from gateway.routes import health
+from gateway.routes import health, keys
+from gateway.routes import identity as identity_routes
+from gateway.routes import settings as settings_routes
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,24 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    broker = build_broker(settings.nats_url, name=f"cortex-{subjects.GATEWAY}")
+    key_cache = KeyCache(settings.key_cache_seconds)
+
+    async def forget_all_keys() -> None:
+        # revocations may have been missed while disconnected
+        key_cache.clear()
+
+    broker = build_broker(
+        settings.nats_url, name=f"cortex-{subjects.GATEWAY}", reconnected_cb=forget_all_keys
+    )
+
+    # every replica hears every revocation: plain subscriptions, no queue group
+    @broker.subscriber(identity.API_KEY_REVOKED.subject, title="gateway: forget revoked key")
+    async def on_key_revoked(event: identity.ApiKeyRevoked) -> None:
+        key_cache.forget(key_id=event.key_id)
+
+    @broker.subscriber(identity.TENANT_DELETED.subject, title="gateway: forget deleted tenant")
+    async def on_tenant_deleted(event: identity.TenantDeleted) -> None:
+        key_cache.forget(tenant_id=event.deleted_tenant_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,9 +56,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # answers 503 instead of refusing to start
         connecting = asyncio.create_task(broker.start(), name="nats-connect")
         app.state.rpc = RpcClient(broker, settings.rpc_timeout_seconds)
+        app.state.key_usage = KeyUsage(app.state.rpc, settings.key_usage_flush_seconds)
+        app.state.key_usage.start()
         try:
             yield
         finally:
+            await app.state.key_usage.stop()
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connecting
@@ -52,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.broker = broker
+    app.state.key_cache = key_cache
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -67,4 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return response
 
     app.include_router(health.router)
+    app.include_router(identity_routes.router)
+    app.include_router(keys.router)
+    app.include_router(settings_routes.router)
     return app

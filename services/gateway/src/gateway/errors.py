@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contracts.rpc import ErrorKind
-from cortex_runtime.errors import ServiceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contracts.rpc import ErrorKind
+from cortex_runtime.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,24 @@ class ErrorBody(BaseModel):
 
     error: str
     code: str | None = None
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can answer, all with the JSON error shape."""
+    described = {
+        400: "Invalid request",
+        401: "Missing, malformed, unknown or revoked API key",
+        402: "Plan limit reached",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        415: "Unsupported media type",
+        429: "Rate limited",
+        502: "An upstream provider failed",
+        503: "A service or the message broker is unavailable",
+    }
+    return {s: {"model": ErrorBody, "description": described[s]} for s in (*statuses, 503)}
 
 
 def error_response(
@@ -91,6 +110,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if status == 503:
             headers = {"Retry-After": "1"}
+        elif status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
         return error_response(status, exc.reply.message, exc.code, headers)
 
     @app.exception_handler(Exception)

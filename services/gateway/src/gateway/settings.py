@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from cortex_runtime.settings import CortexSettings, shared_field
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from cortex_runtime.settings import CortexSettings, shared_field
 
 
 class GatewaySettings(CortexSettings):
@@ -12,6 +13,18 @@ class GatewaySettings(CortexSettings):
 
     host: str = Field(default="127.0.0.1", description="Interface to listen on")
     port: int = shared_field(8000, "CORTEX_GATEWAY_PORT", "HTTP port")
+    public_url: str = Field(
+        default="",
+        description="Base URL clients reach the gateway at (for links); default: the request's",
+    )
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, description="How long /ready waits for each service's ping"
+    )
+    key_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verified API key is trusted without asking identity",
+    )
+    key_usage_flush_seconds: float = Field(
+        default=5.0, gt=0, description="How often last-used times are sent to identity"
     )

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cortex_runtime.service import main
-
 from identity.entrypoints.bootstrap import bootstrap
 from identity.settings import IdentitySettings
 

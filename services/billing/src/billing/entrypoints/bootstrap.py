@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from billing.settings import BillingSettings
 from contracts import subjects
 from cortex_runtime.service import ServiceRuntime
-
-from billing.settings import BillingSettings
 
 
 def bootstrap(settings: BillingSettings) -> ServiceRuntime:

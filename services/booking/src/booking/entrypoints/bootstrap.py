@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from booking.settings import BookingSettings
 from contracts import subjects
 from cortex_runtime.service import ServiceRuntime
-
-from booking.settings import BookingSettings
 
 
 def bootstrap(settings: BookingSettings) -> ServiceRuntime:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from calendars.settings import CalendarsSettings
 from contracts import subjects
 from cortex_runtime.service import ServiceRuntime
-
-from calendars.settings import CalendarsSettings
 
 
 def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:

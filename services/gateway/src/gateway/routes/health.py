@@ -3,14 +3,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from contracts.system import PINGS, Ping, Pong
-from cortex_runtime.broker import is_connected
-from cortex_runtime.client import RpcClient
-from cortex_runtime.errors import ServiceError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from contracts.system import PINGS, Ping, Pong
+from cortex_runtime.broker import is_connected
+from cortex_runtime.client import RpcClient
+from cortex_runtime.errors import ServiceError
 from gateway.errors import ErrorBody
 
 router = APIRouter(tags=["health"])

@@ -1,0 +1,40 @@
+"""Dependencies routes share: calling a service on behalf of a request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+
+from contracts.envelope import Message
+from contracts.rpc import Rpc
+from cortex_runtime.client import RpcClient
+from gateway.auth import Principal, authenticate
+
+ReqT = TypeVar("ReqT", bound=Message)
+RepT = TypeVar("RepT", bound=Message)
+
+
+class Caller:
+    """Sends typed requests carrying the request id and, when known, the tenant."""
+
+    def __init__(self, rpc: RpcClient, request_id: str, tenant_id: str | None) -> None:
+        self._rpc = rpc
+        self._trace: dict[str, Any] = {"correlation_id": request_id, "tenant_id": tenant_id}
+
+    async def __call__(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> RepT:
+        return await self._rpc.call(rpc, rpc.request(**self._trace, **fields))
+
+
+def public_caller(request: Request) -> Caller:
+    return Caller(request.app.state.rpc, request.state.request_id, None)
+
+
+def tenant_caller(
+    request: Request, principal: Annotated[Principal, Depends(authenticate)]
+) -> Caller:
+    return Caller(request.app.state.rpc, request.state.request_id, principal.tenant_id)
+
+
+PublicCaller = Annotated[Caller, Depends(public_caller)]
+TenantCaller = Annotated[Caller, Depends(tenant_caller)]

@@ -1,0 +1,122 @@
+"""Public identity resolution, the activity feed and the Clerk webhook."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from contracts import identity as msg
+from contracts.rpc import ErrorKind
+from cortex_runtime.errors import ServiceError
+from gateway.deps import PublicCaller, TenantCaller
+from gateway.errors import documented
+
+router = APIRouter()
+
+
+class Resolution(BaseModel):
+    identity: str
+    slug: str
+    display_name: str
+    availability_url: str
+    booking_url: str
+
+
+def public_base(request: Request) -> str:
+    configured: str = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+@router.get("/resolve", response_model=Resolution, responses=documented(400, 404), tags=["public"])
+async def resolve(
+    request: Request,
+    call: PublicCaller,
+    identity: Annotated[str, Query(min_length=3, max_length=320, examples=["alice@example.com"])],
+) -> Resolution:
+    """The public scheduling page of a person, only when they have Open Scheduling on.
+
+    Any other case, an unknown e-mail included, is the same 404 ``identity_not_found``.
+    """
+    resolved = await call(msg.RESOLVE_IDENTITY, identity=identity)
+    base = f"{public_base(request)}/public/{resolved.slug}"
+    return Resolution(
+        identity=resolved.identity,
+        slug=resolved.slug,
+        display_name=resolved.display_name,
+        availability_url=f"{base}/availability",
+        booking_url=f"{base}/book",
+    )
+
+
+class Activity(BaseModel):
+    id: str
+    type: str
+    summary: str
+    occurred_at: datetime
+    ids: dict[str, str]
+
+
+class ActivityFeed(BaseModel):
+    items: list[Activity]
+    next_cursor: str | None
+
+
+@router.get(
+    "/api/v1/activity",
+    response_model=ActivityFeed,
+    responses=documented(400, 401),
+    tags=["activity"],
+)
+async def list_activity(
+    call: TenantCaller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ActivityFeed:
+    """Recent activity, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
+    page = await call(msg.LIST_ACTIVITY, limit=limit, cursor=cursor)
+    return ActivityFeed(
+        items=[Activity(**item.model_dump()) for item in page.items], next_cursor=page.next_cursor
+    )
+
+
+class WebhookReceipt(BaseModel):
+    status: str
+    event_type: str
+
+
+MAX_WEBHOOK_BYTES = 512 * 1024
+
+
+@router.post(
+    "/api/v1/webhooks/clerk",
+    response_model=WebhookReceipt,
+    responses=documented(400, 413),
+    tags=["webhooks"],
+)
+async def clerk_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
+    """Clerk (Svix-signed) user events: created, updated, deleted. Verified by identity."""
+    headers = {
+        name: request.headers.get(name, "")
+        for name in ("svix-id", "svix-timestamp", "svix-signature")
+    }
+    missing = [name for name, value in headers.items() if not value]
+    if missing:
+        raise ServiceError(ErrorKind.INVALID, "invalid_signature", f"Missing header {missing[0]}.")
+    raw = await request.body()
+    if len(raw) > MAX_WEBHOOK_BYTES:
+        raise ServiceError(ErrorKind.INVALID, "payload_too_large", "The webhook body is too large.")
+    try:
+        payload = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServiceError(ErrorKind.INVALID, "invalid_payload", "The body is not UTF-8.") from exc
+    handled = await call(
+        msg.RECEIVE_CLERK_WEBHOOK,
+        payload=payload,
+        svix_id=headers["svix-id"][:200],
+        svix_timestamp=headers["svix-timestamp"][:40],
+        svix_signature=headers["svix-signature"][:2000],
+    )
+    return WebhookReceipt(status=handled.status, event_type=handled.event_type)

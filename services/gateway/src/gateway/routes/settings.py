@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from contracts import identity as msg
+from gateway.deps import TenantCaller
+from gateway.errors import documented
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+
+
+class Settings(BaseModel):
+    tenant_id: str
+    email: str
+    display_name: str
+    slug: str | None
+    open_scheduling: bool
+    user_type: msg.UserType
+    timezone: str
+    working_hours: msg.WorkingHours
+    max_advance_days: int
+    min_notice_hours: int
+    confirm_before_booking: bool
+    buffer_minutes: int
+    default_duration_minutes: int
+    updated_at: datetime
+
+
+def _flat(settings: msg.TenantSettings) -> Settings:
+    return Settings(
+        **settings.model_dump(exclude={"booking_rules"}), **settings.booking_rules.model_dump()
+    )
+
+
+class SlugBody(BaseModel):
+    slug: str = Field(max_length=200, examples=["my-scheduling-page"])
+
+
+class OpenSchedulingBody(BaseModel):
+    enabled: bool
+
+
+class UserTypeBody(BaseModel):
+    user_type: str = Field(max_length=40, examples=["developer"])
+
+
+class TimezoneBody(BaseModel):
+    timezone: str = Field(max_length=100, examples=["Europe/Berlin"])
+
+
+class WorkingHoursBody(BaseModel):
+    working_hours: dict[str, list[msg.WorkingInterval]] = Field(
+        examples=[{"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]}]
+    )
+
+
+class DisplayNameBody(BaseModel):
+    display_name: str = Field(max_length=400, examples=["Alice Smith"])
+
+
+async def _update(call: TenantCaller, **change: Any) -> Settings:
+    return _flat((await call(msg.UPDATE_SETTINGS, **change)).settings)
+
+
+ERRORS = documented(400, 401)
+
+
+@router.get("", response_model=Settings, responses=documented(401))
+async def get_settings(call: TenantCaller) -> Settings:
+    return _flat((await call(msg.GET_SETTINGS)).settings)
+
+
+@router.put("/slug", response_model=Settings, responses=documented(400, 401, 409))
+async def put_slug(body: SlugBody, call: TenantCaller) -> Settings:
+    """Lowercase letters, digits and hyphens, 3-63 characters; reserved words refused."""
+    return await _update(call, slug=body.slug)
+
+
+@router.put("/open-scheduling", response_model=Settings, responses=ERRORS)
+async def put_open_scheduling(body: OpenSchedulingBody, call: TenantCaller) -> Settings:
+    return await _update(call, open_scheduling=body.enabled)
+
+
+@router.put("/booking-rules", response_model=Settings, responses=ERRORS)
+async def put_booking_rules(body: msg.BookingRulesPatch, call: TenantCaller) -> Settings:
+    """Rules left out keep their current values."""
+    return await _update(call, booking_rules=body)
+
+
+@router.put("/user-type", response_model=Settings, responses=ERRORS)
+async def put_user_type(body: UserTypeBody, call: TenantCaller) -> Settings:
+    """``individual`` or ``developer``."""
+    return await _update(call, user_type=body.user_type)
+
+
+@router.put("/timezone", response_model=Settings, responses=ERRORS)
+async def put_timezone(body: TimezoneBody, call: TenantCaller) -> Settings:
+    """An IANA time zone name."""
+    return await _update(call, timezone=body.timezone)
+
+
+@router.put("/working-hours", response_model=Settings, responses=ERRORS)
+async def put_working_hours(body: WorkingHoursBody, call: TenantCaller) -> Settings:
+    """Per weekday (mon..sun), local HH:MM intervals; an interval may cross midnight."""
+    return await _update(call, working_hours=body.working_hours)
+
+
+@router.put("/display-name", response_model=Settings, responses=ERRORS)
+async def put_display_name(body: DisplayNameBody, call: TenantCaller) -> Settings:
+    return await _update(call, display_name=body.display_name)

@@ -1,0 +1,142 @@
+"""Identity's rules: slugs, settings values, text cleaning. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from contracts.identity import WEEKDAYS, UserType, WorkingHours, WorkingInterval
+
+
+class RuleViolation(ValueError):
+    """A value the rules refuse; the message is a sentence safe to show."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+RESERVED_SLUGS = frozenset(
+    {
+        "api", "admin", "public", "www", "app", "dashboard", "docs", "help", "support",
+        "status", "health", "ready", "resolve", "login", "logout", "signup", "signin",
+        "settings", "billing", "account", "static", "assets", "webhooks", "openapi",
+        "cortex", "root", "system", "null", "undefined", "about", "book", "booking",
+        "availability", "calendar", "calendars", "mail", "email", "security", "legal",
+    }
+)  # fmt: skip
+DEFAULT_WORKING_HOURS: WorkingHours = {
+    day: [WorkingInterval(start="09:00", end="17:00")] for day in WEEKDAYS[:5]
+}
+MAX_DISPLAY_NAME = 200
+_INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Drop control and zero-width characters, collapse whitespace, cap the length."""
+    kept = "".join(" " if ch in "\t\n\r" else ch for ch in value)
+    kept = "".join(ch for ch in kept if unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(kept.split())[:limit]
+
+
+def check_slug(value: str) -> str:
+    slug = value.strip()
+    if not SLUG.match(slug) or "--" in slug:
+        raise RuleViolation(
+            "invalid_slug",
+            "A slug is 3 to 63 characters of lowercase letters, digits and single hyphens, "
+            "starting and ending with a letter or digit.",
+        )
+    if slug in RESERVED_SLUGS:
+        raise RuleViolation("reserved_slug", f"The slug '{slug}' is reserved.")
+    return slug
+
+
+def check_timezone(value: str) -> str:
+    name = value.strip()
+    if name not in _timezones():
+        raise RuleViolation(
+            "invalid_timezone", f"'{clean_text(value, 60)}' is not an IANA time zone."
+        )
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuleViolation("invalid_timezone", f"'{name}' is not an IANA time zone.") from exc
+    return name
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _timezones() -> frozenset[str]:
+    global _ZONES  # noqa: PLW0603 (computed once, read-only after)
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+def check_user_type(value: str) -> UserType:
+    try:
+        return UserType(value)
+    except ValueError as exc:
+        raise RuleViolation(
+            "invalid_user_type", "user_type must be 'individual' or 'developer'."
+        ) from exc
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def check_working_hours(value: dict[str, list[WorkingInterval]]) -> WorkingHours:
+    """Weekday keys mon..sun; intervals may cross midnight; none may overlap in the week."""
+    unknown = sorted(set(value) - set(WEEKDAYS))
+    if unknown:
+        raise RuleViolation(
+            "invalid_working_hours",
+            f"Unknown weekday {unknown[0]!r}: use mon, tue, wed, thu, fri, sat, sun.",
+        )
+    week = 7 * 24 * 60
+    spans: list[tuple[int, int, str]] = []
+    for day_index, day in enumerate(WEEKDAYS):
+        for interval in value.get(day, []):
+            start, end = _minutes(interval.start), _minutes(interval.end)
+            if start == 24 * 60:
+                raise RuleViolation("invalid_working_hours", f"{day}: a start cannot be 24:00.")
+            if end == start:
+                raise RuleViolation(
+                    "invalid_working_hours", f"{day}: {interval.start}-{interval.end} is empty."
+                )
+            length = end - start if end > start else end + 24 * 60 - start
+            begin = day_index * 24 * 60 + start
+            spans.append((begin, begin + length, f"{day} {interval.start}-{interval.end}"))
+    spans.sort()
+    # compare each with the next, and the last (possibly wrapping past Sunday) with the first
+    for (_a_start, a_end, a_name), (b_start, _b_end, b_name) in itertools.pairwise(spans):
+        if b_start < a_end:
+            raise RuleViolation("invalid_working_hours", f"{a_name} overlaps {b_name}.")
+    if len(spans) > 1 and spans[-1][1] > week and spans[-1][1] - week > spans[0][0]:
+        raise RuleViolation("invalid_working_hours", f"{spans[-1][2]} overlaps {spans[0][2]}.")
+    return {day: list(value[day]) for day in WEEKDAYS if value.get(day)}
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+
+
+def check_email(value: str) -> str:
+    email = value.strip()
+    if not EMAIL.match(email):
+        raise RuleViolation("invalid_email", "That is not an e-mail address.")
+    return email
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
