@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import identity, system
+from contracts import calendars, identity, system
 from contracts.rpc import EventSpec, Rpc, RpcFailure
 
-RPCS: tuple[Rpc[Any, Any], ...] = (*system.PINGS.values(), *identity.RPCS)
-EVENTS: tuple[EventSpec[Any], ...] = (*identity.EVENTS,)
+RPCS: tuple[Rpc[Any, Any], ...] = (*system.PINGS.values(), *identity.RPCS, *calendars.RPCS)
+EVENTS: tuple[EventSpec[Any], ...] = (*identity.EVENTS, *calendars.EVENTS)
 
 
 def all_models() -> dict[str, type[BaseModel]]:

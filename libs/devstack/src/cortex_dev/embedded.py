@@ -344,3 +344,66 @@ async def provision_databases(
 def _with_database(url: str, database: str) -> str:
     base, _, _ = url.rpartition("/")
     return f"{base}/{database}"
+
+
+# --- Radicale (a real CalDAV server, for tests and local development) --------------------
+
+
+@dataclass
+class Radicale:
+    """A Radicale server on 127.0.0.1 with plain-text htpasswd users."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def users_file(self) -> Path:
+        return self.root / "users"
+
+    def add_user(self, username: str, password: str) -> None:
+        """Radicale reads the file on every login: users can be added while it runs."""
+        with self.users_file.open("a") as users:
+            users.write(f"{username}:{password}\n")
+
+    def start(self, timeout: float = 20.0) -> Radicale:
+        import sys
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.users_file.touch()
+        config = self.root / "config"
+        config.write_text(
+            "[server]\n"
+            f"hosts = 127.0.0.1:{self.port}\n"
+            "max_connections = 20\n"
+            "[auth]\n"
+            "type = htpasswd\n"
+            f"htpasswd_filename = {self.users_file}\n"
+            "htpasswd_encryption = plain\n"
+            "delay = 0\n"
+            "[rights]\n"
+            "type = owner_only\n"
+            "[storage]\n"
+            f"filesystem_folder = {self.root / 'collections'}\n"
+            "[logging]\n"
+            "level = warning\n"
+        )
+        log = open(self.root / "radicale.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for_port(self.port, timeout, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, signal.SIGTERM)

@@ -28,6 +28,7 @@ import pytest
 from cortex_dev.embedded import (
     NatsServer,
     Postgres,
+    Radicale,
     die_with_parent,
     free_port,
     run_sync,
@@ -185,3 +186,29 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield procs
     finally:
         procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def radicale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radicale]:
+    """A real CalDAV server for the session; each test makes its own user."""
+    server = Radicale(tmp_path_factory.mktemp("radicale"), free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class CaldavAccount:
+    url: str
+    username: str
+    password: str
+
+
+@pytest.fixture
+def caldav_account(radicale_server: Radicale) -> CaldavAccount:
+    """A fresh Radicale user (no calendars yet)."""
+    username = f"user{uuid.uuid4().hex[:10]}"
+    password = uuid.uuid4().hex
+    radicale_server.add_user(username, password)
+    return CaldavAccount(radicale_server.url, username, password)

@@ -56,6 +56,8 @@ class ServiceRuntime:
         self.broker = messaging.build_broker(settings.nats_url, name=f"cortex-{name}")
         self._db: Database | None = None
         self._relay: OutboxRelay | None = None
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         ping = ping or PINGS.get(name)
         if ping is not None:
             self.rpc(ping)(self._ping)
@@ -102,6 +104,14 @@ class ServiceRuntime:
             return handler
 
         return register
+
+    def background(self, loop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Run ``loop`` while the service runs (started after startup, cancelled at shutdown).
+
+        Every replica runs it: the loop must claim its work (``FOR UPDATE SKIP LOCKED``).
+        """
+        self._background.append(loop)
+        return loop
 
     # --- what handlers use ----------------------------------------------------
     @property
@@ -156,9 +166,18 @@ class ServiceRuntime:
                 poll_seconds=self.settings.outbox_poll_seconds,
             )
             self._relay.start()
+        self._tasks = [
+            asyncio.create_task(_forever(loop), name=getattr(loop, "__name__", "background"))
+            for loop in self._background
+        ]
         log.info("service ready", extra={"instance": self.instance})
 
     async def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._relay is not None:
             await self._relay.stop()
         if self._db is not None:
@@ -178,6 +197,18 @@ class ServiceRuntime:
             outbox_backlog=backlog,
             counters=metrics.snapshot(),
         )
+
+
+async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background loop alive: log a crash and start it again after a pause."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop failed; restarting", extra={"loop": loop.__name__})
+        await asyncio.sleep(5)
 
 
 async def ensure_stream(broker: Any, stream: JStream) -> None:

@@ -2,10 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
+from calendars.adapters.factory import build_providers
+from calendars.adapters.secrets import SecretBox
+from calendars.service_layer import handlers
+from calendars.service_layer.handlers import Context
 from calendars.settings import CalendarsSettings
+from contracts import calendars as msg
 from contracts import subjects
 from cortex_runtime.service import ServiceRuntime
 
 
 def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
-    return ServiceRuntime(subjects.CALENDARS, settings)
+    runtime = ServiceRuntime(subjects.CALENDARS, settings)
+    box = SecretBox(settings.encryption_keys.get_secret_value())
+    ctx = Context(
+        uow=runtime.uow,
+        box=box,
+        providers=build_providers(settings, box, runtime.uow),
+        horizon_days=settings.sync_horizon_days,
+        sync_interval=timedelta(seconds=settings.sync_interval_seconds),
+    )
+
+    @runtime.rpc(msg.CONNECT_CALDAV)
+    async def connect_caldav(cmd: msg.ConnectCaldav) -> msg.ConnectionReply:
+        return await handlers.connect_caldav(cmd, ctx)
+
+    @runtime.rpc(msg.LIST_CONNECTIONS)
+    async def list_connections(cmd: msg.ListConnections) -> msg.ConnectionList:
+        return await handlers.list_connections(cmd, ctx)
+
+    @runtime.rpc(msg.UPDATE_CALENDAR)
+    async def update_calendar(cmd: msg.UpdateCalendar) -> msg.ConnectionReply:
+        return await handlers.update_calendar(cmd, ctx)
+
+    @runtime.rpc(msg.DISCONNECT)
+    async def disconnect(cmd: msg.Disconnect) -> msg.Disconnected:
+        return await handlers.disconnect(cmd, ctx)
+
+    @runtime.rpc(msg.START_OAUTH)
+    async def start_oauth(cmd: msg.StartOAuth) -> msg.OAuthStarted:
+        return await handlers.start_oauth(cmd, ctx)
+
+    @runtime.rpc(msg.COMPLETE_OAUTH)
+    async def complete_oauth(cmd: msg.CompleteOAuth) -> msg.ConnectionReply:
+        return await handlers.complete_oauth(cmd, ctx)
+
+    @runtime.rpc(msg.SYNC_NOW)
+    async def sync_now(cmd: msg.SyncNow) -> msg.ConnectionList:
+        return await handlers.sync_now(cmd, ctx)
+
+    @runtime.rpc(msg.GET_FREE_BUSY)
+    async def get_free_busy(cmd: msg.GetFreeBusy) -> msg.FreeBusy:
+        return await handlers.free_busy(cmd, ctx)
+
+    @runtime.rpc(msg.WRITE_BOOKING_EVENT)
+    async def write_booking_event(cmd: msg.WriteBookingEvent) -> msg.BookingEventWritten:
+        return await handlers.write_booking_event(cmd, ctx)
+
+    @runtime.rpc(msg.DELETE_BOOKING_EVENT)
+    async def delete_booking_event(cmd: msg.DeleteBookingEvent) -> msg.BookingEventDeleted:
+        return await handlers.delete_booking_event(cmd, ctx)
+
+    @runtime.background
+    async def scheduled_sync() -> None:
+        while True:
+            if await handlers.sync_due(ctx) == 0:
+                await asyncio.sleep(min(30.0, settings.sync_interval_seconds))
+
+    return runtime

@@ -1,0 +1,188 @@
+"""CalDAV (Radicale, iCloud, Fastmail, Nextcloud, ...) through the ``caldav`` package.
+
+caldav's async client runs on httpx here; its session is replaced by the SSRF-safe
+client, so every request and every redirect hop is vetted and pinned. Changes are learned
+with ``sync-collection`` (RFC 6578): only changed objects are fetched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from caldav.async_davclient import AsyncDAVClient
+from caldav.lib import error as caldav_error
+
+from calendars.adapters.providers import (
+    Changes,
+    CredentialsRejected,
+    EventWindow,
+    ProviderUnavailable,
+    RemoteCalendar,
+    RemoteEvent,
+    SyncTokenExpired,
+)
+from calendars.adapters.ssrf import UrlRefused
+from calendars.domain.ical import IcalError, event_ics, expand_ics
+
+
+def _translate(exc: BaseException) -> Exception:
+    if isinstance(exc, UrlRefused):
+        return exc
+    if isinstance(exc, caldav_error.AuthorizationError):
+        return CredentialsRejected("The CalDAV server rejected the username or password.")
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailable("The CalDAV server did not answer in time.")
+    if isinstance(exc, httpx.HTTPError | OSError):
+        return ProviderUnavailable("The CalDAV server cannot be reached.")
+    if isinstance(exc, caldav_error.DAVError | IcalError | ValueError | KeyError):
+        return ProviderUnavailable("The server did not answer like a CalDAV server.")
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+class CaldavProvider:
+    def __init__(
+        self,
+        server_url: str,
+        username: str,
+        password: str,
+        session: httpx.AsyncClient,
+        timezone: str = "UTC",
+    ) -> None:
+        self._client = AsyncDAVClient(url=server_url, username=username, password=password)
+        self._auth = httpx.BasicAuth(username, password)
+        self._client.session = session  # the SSRF-safe client
+        self._session = session
+        self._tz = ZoneInfo(timezone)
+        self._calendars: dict[str, Any] = {}
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+    async def _calendar(self, calendar_id: str) -> Any:
+        if calendar_id not in self._calendars:
+            await self.list_calendars()
+        try:
+            return self._calendars[calendar_id]
+        except KeyError as exc:
+            raise ProviderUnavailable(
+                "The calendar no longer exists on the CalDAV server."
+            ) from exc
+
+    async def list_calendars(self) -> list[RemoteCalendar]:
+        try:
+            principal = await self._client.get_principal()
+            found: list[Any] = await principal.get_calendars()  # type: ignore[misc]
+            result = []
+            for calendar in found:
+                url = str(calendar.url)
+                self._calendars[url] = calendar
+                name = await calendar.get_display_name() or url.rstrip("/").rsplit("/", 1)[-1]
+                result.append(RemoteCalendar(id=url, name=str(name)))
+            return result
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def _expand(self, obj: Any, start: datetime, end: datetime) -> list[RemoteEvent]:
+        href = str(obj.url)
+        return [
+            RemoteEvent(
+                uid=e.uid,
+                start=e.start,
+                end=e.end,
+                summary=e.summary,
+                status=e.status,
+                transparent=e.transparent,
+                all_day=e.all_day,
+                recurrence_id=e.recurrence_id,
+                object_key=href,
+            )
+            for e in expand_ics(obj.data, start, end, self._tz)
+        ]
+
+    async def fetch_window(self, calendar_id: str, start: datetime, end: datetime) -> EventWindow:
+        calendar = await self._calendar(calendar_id)
+        try:
+            # the token first: anything changed after it shows up in the next changes_since
+            token = await self._current_token(calendar)
+            objects = await calendar.search(start=start, end=end, event=True)
+            events = [event for obj in objects for event in self._expand(obj, start, end)]
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return EventWindow(events=events, sync_token=token)
+
+    async def _current_token(self, calendar: Any) -> str | None:
+        try:
+            collection = await calendar.get_objects_by_sync_token(load_objects=False)
+        except caldav_error.ReportError:
+            return None  # the server has no sync-collection: every live check refetches
+        token = getattr(collection, "sync_token", None)
+        return str(token) if token else None
+
+    async def changes_since(
+        self, calendar_id: str, sync_token: str, start: datetime, end: datetime
+    ) -> Changes:
+        calendar = await self._calendar(calendar_id)
+        try:
+            collection = await calendar.get_objects_by_sync_token(
+                sync_token=sync_token, load_objects=True
+            )
+        except caldav_error.ReportError as exc:
+            raise SyncTokenExpired("The CalDAV sync token is no longer valid.") from exc
+        except Exception as exc:
+            raise _translate(exc) from exc
+        changes = Changes(sync_token=str(getattr(collection, "sync_token", "") or "") or None)
+        for obj in collection:
+            href = str(obj.url)
+            if getattr(obj, "data", None):
+                changes.changed_uids.add(href)
+                changes.changed.extend(self._expand(obj, start, end))
+            else:
+                changes.removed_uids.add(href)
+        return changes
+
+    async def create_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str,
+        description: str = "",
+        attendee_email: str = "",
+    ) -> None:
+        calendar = await self._calendar(calendar_id)
+        ics = event_ics(uid, start, end, summary, description, attendee_email)
+        url = f"{str(calendar.url).rstrip('/')}/{uid}.ics"
+        try:
+            # PUT to the UID's own resource name: a retry overwrites, never duplicates
+            response = await self._session.put(
+                url,
+                content=ics.encode(),
+                headers={"Content-Type": "text/calendar; charset=utf-8"},
+                auth=self._auth,
+            )
+        except Exception as exc:
+            raise _translate(exc) from exc
+        if response.status_code in (401, 403):
+            raise CredentialsRejected("The CalDAV server rejected the username or password.")
+        if response.status_code not in (200, 201, 204):
+            raise ProviderUnavailable(
+                f"The CalDAV server refused the event ({response.status_code})."
+            )
+
+    async def delete_event(self, calendar_id: str, uid: str) -> None:
+        calendar = await self._calendar(calendar_id)
+        url = f"{str(calendar.url).rstrip('/')}/{uid}.ics"
+        try:
+            response = await self._session.delete(url, auth=self._auth)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        if response.status_code in (401, 403):
+            raise CredentialsRejected("The CalDAV server rejected the username or password.")
+        if response.status_code not in (200, 204, 404, 410):
+            raise ProviderUnavailable(
+                f"The CalDAV server refused the delete ({response.status_code})."
+            )

@@ -1,0 +1,110 @@
+"""What the calendars service needs from a calendar provider (CalDAV, Google, Graph).
+
+Every provider client implements :class:`CalendarProvider`; handlers see nothing else.
+Times are timezone-aware; intervals are half-open ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class ProviderError(Exception):
+    """The provider failed; ``str(exc)`` is a sentence safe to show to the tenant."""
+
+
+class CredentialsRejected(ProviderError):
+    """The provider refused the credentials (wrong password, revoked or expired grant)."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached, timed out, or did not answer like a calendar server."""
+
+
+class SyncTokenExpired(ProviderError):
+    """The incremental-sync token is no longer valid: a full sync is needed."""
+
+
+@dataclass(frozen=True)
+class RemoteCalendar:
+    id: str  # the provider's stable id (CalDAV: the collection URL)
+    name: str
+    primary: bool = False
+    writable: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    """One occurrence (recurrences already expanded) as it affects availability."""
+
+    uid: str  # iCalendar UID; with recurrence_id it identifies one occurrence
+    start: datetime
+    end: datetime
+    summary: str = ""
+    status: str = "confirmed"  # confirmed | tentative | cancelled
+    transparent: bool = False  # TRANSP:TRANSPARENT / showAs free: does not block
+    all_day: bool = False
+    recurrence_id: str = ""  # empty for a non-recurring event
+    object_key: str = ""  # the stored object it came from (CalDAV href); default: the uid
+
+    @property
+    def key(self) -> str:
+        return self.object_key or self.uid
+
+    @property
+    def blocks(self) -> bool:
+        return self.status != "cancelled" and not self.transparent
+
+
+@dataclass
+class EventWindow:
+    """The events of one calendar inside ``[start, end)`` and how to ask for changes later."""
+
+    events: list[RemoteEvent]
+    sync_token: str | None = None  # CalDAV sync-token / Google nextSyncToken / Graph deltaLink
+
+
+@dataclass
+class Changes:
+    """What changed since a sync token: objects whose events must be replaced or removed."""
+
+    changed: list[RemoteEvent] = field(default_factory=list)  # all occurrences of changed uids
+    # object keys (RemoteEvent.key: CalDAV href, else uid) whose stored events are replaced
+    changed_uids: set[str] = field(default_factory=set)
+    removed_uids: set[str] = field(default_factory=set)  # object keys that are gone
+    sync_token: str | None = None
+
+
+class CalendarProvider(Protocol):
+    async def list_calendars(self) -> list[RemoteCalendar]: ...
+
+    async def fetch_window(self, calendar_id: str, start: datetime, end: datetime) -> EventWindow:
+        """Every event occurrence overlapping ``[start, end)``, recurrences expanded."""
+        ...
+
+    async def changes_since(
+        self, calendar_id: str, sync_token: str, start: datetime, end: datetime
+    ) -> Changes:
+        """The cheapest correct way to learn what changed; raises SyncTokenExpired."""
+        ...
+
+    async def create_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str,
+        description: str = "",
+        attendee_email: str = "",
+    ) -> None:
+        """Create the event with this UID; creating the same UID again changes nothing."""
+        ...
+
+    async def delete_event(self, calendar_id: str, uid: str) -> None:
+        """Delete the event with this UID; deleting a missing event is not an error."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,305 @@
+"""iCalendar (RFC 5545) in and out: expand a calendar object into occurrences, build an event.
+
+Pure functions, no I/O. Every time leaving this module is a timezone-aware datetime in UTC;
+intervals are half-open ``[start, end)``.
+
+* Floating times (no ``TZID``, no ``Z``) are wall-clock times of the calendar owner: they are
+  read in ``default_tz``.
+* All-day events (``DATE`` values) block local midnight to local midnight in ``default_tz``.
+* A time zone that cannot be resolved (a ``TZID`` with neither a ``VTIMEZONE`` nor a known
+  IANA or Windows name) is an error, not a guess: a wrong guess would move busy time.
+* Anything malformed in a ``VEVENT`` raises :class:`IcalError`; nothing that might block time
+  is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import recurring_ical_events  # type: ignore[import-untyped]
+from icalendar import Calendar, Component, Event, vCalAddress
+
+from calendars.adapters.providers import RemoteEvent
+
+PRODID = "-//Cortex//Scheduling//EN"
+
+# Occurrences are asked from the library over a wider span and then filtered exactly here:
+# the library compares floating and all-day values in the zone of the query bounds (UTC),
+# while we read them in ``default_tz``, which is at most 14 hours away from UTC.
+_QUERY_MARGIN = timedelta(days=2)
+
+_STATUSES = {"CONFIRMED": "confirmed", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
+_TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+
+
+class IcalError(ValueError):
+    """The iCalendar data is malformed; ``str(exc)`` says what and where."""
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def expand_ics(
+    ics: str | bytes,
+    start: datetime,
+    end: datetime,
+    default_tz: ZoneInfo | str = "UTC",
+) -> list[RemoteEvent]:
+    """Every event occurrence of one iCalendar object that overlaps ``[start, end)``.
+
+    Recurrences are expanded (RRULE, RDATE, EXDATE and RECURRENCE-ID overrides, including
+    cancelled ones, which come back with ``status="cancelled"``). Zero-length events are
+    left out: they block nothing. The result is sorted by start, end, uid.
+    """
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    tz = _zone(default_tz)
+    if end <= start:
+        return []
+    calendar = _parse(ics)
+    recurring_uids = _validate(calendar)
+
+    query_start = start.astimezone(UTC) - _QUERY_MARGIN
+    query_end = end.astimezone(UTC) + _QUERY_MARGIN
+    try:
+        occurrences: Iterable[Component] = recurring_ical_events.of(calendar).between(
+            query_start, query_end
+        )
+        events = [_to_remote_event(item, tz, recurring_uids) for item in occurrences]
+    except IcalError:
+        raise
+    except Exception as exc:  # the library raises many types on bad recurrence data
+        raise IcalError(f"Could not expand the calendar's recurrences: {exc}") from exc
+
+    result = [
+        event for event in events if event is not None and event.start < end and event.end > start
+    ]
+    result.sort(key=lambda event: (event.start, event.end, event.uid, event.recurrence_id))
+    return result
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+
+
+def _zone(default_tz: ZoneInfo | str) -> tzinfo:
+    if isinstance(default_tz, ZoneInfo):
+        return default_tz
+    try:
+        return ZoneInfo(default_tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"Unknown time zone {default_tz!r}") from exc
+
+
+def _parse(ics: str | bytes) -> Calendar:
+    if isinstance(ics, bytes):
+        try:
+            ics = ics.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IcalError("The calendar data is not valid UTF-8") from exc
+    if not ics.strip():
+        raise IcalError("The calendar data is empty")
+    try:
+        parsed = Calendar.from_ical(ics)
+    except Exception as exc:  # icalendar raises ValueError, IndexError, ... on bad input
+        raise IcalError(f"The calendar data could not be parsed: {exc}") from exc
+    if not isinstance(parsed, Calendar) or parsed.name != "VCALENDAR":
+        raise IcalError("The calendar data is not a VCALENDAR object")
+    return parsed
+
+
+def _validate(calendar: Calendar) -> set[str]:
+    """Refuse what would make busy time wrong; return the UIDs that form recurring series."""
+    _check_errors(calendar, "VCALENDAR")
+    for zone in calendar.walk("VTIMEZONE"):
+        _check_errors(zone, f"VTIMEZONE {zone.get('TZID', '')!s}".rstrip())
+        for part in zone.subcomponents:
+            _check_errors(part, f"VTIMEZONE {zone.get('TZID', '')!s} {part.name}")
+
+    recurring: set[str] = set()
+    for event in calendar.walk("VEVENT"):
+        uid = str(event.get("UID", "")).strip()
+        where = f"VEVENT {uid!r}" if uid else "VEVENT"
+        _check_errors(event, where)
+        if not uid:
+            raise IcalError("A VEVENT has no UID")
+        if "DTSTART" not in event:
+            raise IcalError(f"{where} has no DTSTART")
+        for name in _TIME_PROPERTIES:
+            _check_time_zones(event, name, where)
+
+        dtstart = _single(event, "DTSTART", where)
+        begin = dtstart.dt
+        if not isinstance(begin, date):
+            raise IcalError(f"{where}: DTSTART is not a date or date-time")
+        if "DTEND" in event and "DURATION" in event:
+            raise IcalError(f"{where} has both DTEND and DURATION")
+        if "DTEND" in event:
+            finish = _single(event, "DTEND", where).dt
+            if not isinstance(finish, date) or isinstance(finish, datetime) != isinstance(
+                begin, datetime
+            ):
+                raise IcalError(f"{where}: DTEND is not the same kind of value as DTSTART")
+            if (
+                isinstance(begin, datetime)
+                and isinstance(finish, datetime)
+                and (begin.tzinfo is None) != (finish.tzinfo is None)
+            ):
+                raise IcalError(f"{where}: DTSTART and DTEND mix floating and zoned time")
+            if finish < begin:
+                raise IcalError(f"{where} ends before it starts")
+        if "DURATION" in event:
+            duration = _single(event, "DURATION", where).dt
+            if not isinstance(duration, timedelta):
+                raise IcalError(f"{where}: DURATION is not a duration")
+            if duration < timedelta(0):
+                raise IcalError(f"{where} has a negative DURATION")
+        if any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            recurring.add(uid)
+    return recurring
+
+
+def _check_errors(component: Component, where: str) -> None:
+    errors = getattr(component, "errors", None) or []
+    if errors:
+        details = "; ".join(_describe_error(error) for error in errors)
+        raise IcalError(f"{where} is malformed: {details}")
+
+
+def _describe_error(error: Any) -> str:
+    if isinstance(error, tuple) and len(error) == 2:
+        return f"{error[0]}: {error[1]}"
+    return str(error)
+
+
+def _single(event: Component, name: str, where: str) -> Any:
+    value = event.get(name)
+    if isinstance(value, list):
+        raise IcalError(f"{where} has more than one {name}")
+    return value
+
+
+def _check_time_zones(event: Component, name: str, where: str) -> None:
+    """A TZID that icalendar could not resolve leaves a naive datetime behind: refuse it."""
+    raw = event.get(name)
+    if raw is None:
+        return
+    for value in raw if isinstance(raw, list) else [raw]:
+        tzid = getattr(value, "params", {}).get("TZID")
+        if not tzid:
+            continue
+        # EXDATE and RDATE hold lists; an RDATE may be a period (start, end or duration).
+        times = [item.dt for item in value.dts] if hasattr(value, "dts") else [value.dt]
+        for item in times:
+            moment = item[0] if isinstance(item, tuple) else item
+            if isinstance(moment, datetime) and moment.tzinfo is None:
+                raise IcalError(f"{where}: unknown time zone {tzid!s} in {name}")
+
+
+def _to_remote_event(
+    component: Component, tz: tzinfo, recurring_uids: set[str]
+) -> RemoteEvent | None:
+    uid = str(component.get("UID", "")).strip()
+    raw_start = _moment(component, "DTSTART")
+    raw_end = _moment(component, "DTEND") if "DTEND" in component else raw_start
+    start = _to_utc(raw_start, tz)
+    end = _to_utc(raw_end, tz)
+    if end <= start:
+        return None  # zero length: blocks nothing
+    recurrence_id = ""
+    if uid in recurring_uids and "RECURRENCE-ID" in component:
+        recurrence_id = _to_utc(_moment(component, "RECURRENCE-ID"), tz).isoformat()
+    status = _STATUSES.get(str(component.get("STATUS", "CONFIRMED")).strip().upper())
+    return RemoteEvent(
+        uid=uid,
+        start=start,
+        end=end,
+        summary=str(component.get("SUMMARY", "")),
+        status=status or "confirmed",
+        transparent=str(component.get("TRANSP", "OPAQUE")).strip().upper() == "TRANSPARENT",
+        all_day=not isinstance(raw_start, datetime),
+        recurrence_id=recurrence_id,
+    )
+
+
+def _moment(component: Component, name: str) -> date:
+    """The date or date-time value of a single-valued property (a datetime is a date)."""
+    prop: Any = component.get(name)
+    value = getattr(prop, "dt", None)
+    if not isinstance(value, date):
+        raise IcalError(f"VEVENT {component.get('UID', '')!s}: {name} is not a date or date-time")
+    return value
+
+
+def _to_utc(value: date, tz: tzinfo) -> datetime:
+    """A DATE is local midnight in ``tz``; a floating time is a wall-clock time in ``tz``."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    else:
+        moment = datetime.combine(value, time(0), tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def event_ics(
+    uid: str,
+    start: datetime,
+    end: datetime,
+    summary: str,
+    description: str = "",
+    attendee_email: str = "",
+    organizer_email: str = "",
+) -> str:
+    """A VCALENDAR with one opaque, confirmed VEVENT; times are written in UTC."""
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    if end <= start:
+        raise ValueError("end must be after start")
+    if not uid.strip():
+        raise ValueError("uid must not be empty")
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+
+    event = Event()
+    event.add("uid", _one_line(uid))
+    event.add("dtstamp", datetime.now(UTC).replace(microsecond=0))
+    event.add("dtstart", start.astimezone(UTC))
+    event.add("dtend", end.astimezone(UTC))
+    event.add("summary", summary)
+    if description:
+        event.add("description", description)
+    organizer = _mail_address(organizer_email)
+    if organizer:
+        event.add("organizer", vCalAddress(f"mailto:{organizer}"))
+    attendee = _mail_address(attendee_email)
+    if attendee:
+        address = vCalAddress(f"mailto:{attendee}")
+        address.params["ROLE"] = "REQ-PARTICIPANT"
+        address.params["PARTSTAT"] = "NEEDS-ACTION"
+        address.params["RSVP"] = "TRUE"
+        event.add("attendee", address)
+    event.add("status", "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    calendar.add_component(event)
+    data: bytes = calendar.to_ical()
+    return data.decode("utf-8")
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch for ch in text if ch not in "\r\n")
+
+
+def _mail_address(email: str) -> str:
+    """The bare address: line breaks and control characters removed, no ``mailto:``."""
+    cleaned = "".join(ch for ch in email if ch.isprintable()).strip()
+    if cleaned.lower().startswith("mailto:"):
+        cleaned = cleaned[len("mailto:") :].strip()
+    return cleaned
