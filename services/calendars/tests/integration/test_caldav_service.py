@@ -107,7 +107,7 @@ async def test_wrong_password_is_400_and_stores_nothing(
                 server_url=caldav_account.url,
                 username=caldav_account.username,
                 password="wrong",
-            ),  # fmt: skip
+            ),
         )
     assert refused.value.code == "credentials_rejected"
     conn = await asyncpg.connect(calendars_db.replace("+asyncpg", ""))
@@ -126,7 +126,7 @@ async def test_unreachable_server_is_upstream_error(rpc: RpcClient) -> None:
                 server_url=f"http://127.0.0.1:{free_port()}/",
                 username="a",
                 password="b",
-            ),  # fmt: skip
+            ),
         )
     assert failed.value.code == "caldav_unreachable"
 
@@ -146,7 +146,7 @@ async def test_connect_sync_recurrence_and_booking_events(
             server_url=caldav_account.url,
             username=caldav_account.username,
             password=caldav_account.password,
-        ),  # fmt: skip
+        ),
     )
     info = connected.connection
     assert info.provider is msg.Provider.CALDAV and info.status is msg.ConnectionStatus.OK
@@ -159,11 +159,12 @@ async def test_connect_sync_recurrence_and_booking_events(
     )
     got = [(b.start, b.end) for b in busy.busy]
     week = timedelta(days=7)
+    moved_day = first_monday + 2 * week + timedelta(days=1)  # the third, moved to Tuesday
     expected = [
         (berlin(first_monday, 10), berlin(first_monday, 11)),
-        (berlin(first_monday + 2 * week + timedelta(days=1), 15), berlin(first_monday + 2 * week + timedelta(days=1), 16)),
+        (berlin(moved_day, 15), berlin(moved_day, 16)),
         (berlin(first_monday + 3 * week, 10), berlin(first_monday + 3 * week, 11)),
-    ]  # fmt: skip
+    ]
     assert got == expected
     assert busy.unknown == [] and all(s.known for s in busy.sources)
 
@@ -182,7 +183,7 @@ async def test_connect_sync_recurrence_and_booking_events(
                 end=end,
                 summary="Intro call",
                 attendee_email="bob@example.com",
-            ),  # fmt: skip
+            ),
         )
         assert written.uid == "bk_test1"
     async with httpx.AsyncClient(auth=(caldav_account.username, caldav_account.password)) as client:
@@ -226,7 +227,7 @@ async def test_connect_sync_recurrence_and_booking_events(
                 server_url=caldav_account.url,
                 username=caldav_account.username,
                 password=caldav_account.password,
-            ),  # fmt: skip
+            ),
         )
     assert twice.value.code == "already_connected"
     await rpc.call(msg.DISCONNECT, msg.Disconnect(tenant_id=TENANT, provider="caldav"))
@@ -277,5 +278,3 @@ async def test_ssrf_refused_through_the_service(rpc: RpcClient) -> None:
                 msg.ConnectCaldav(tenant_id=TENANT, server_url=url, username="a", password="b"),
             )
         assert refused.value.code == "url_refused", url
-
-
