@@ -164,6 +164,8 @@ class Stack:
     # --- services --------------------------------------------------------------------
     def env_for(self, service: str) -> dict[str, str]:
         env = {**self.environ, "CORTEX_NATS_URL": self.nats_url, "PYTHONUNBUFFERED": "1"}
+        # on one's own machine, a CalDAV server on loopback (a local Radicale) is allowed
+        env.setdefault("CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
         for name, url in self.database_urls.items():
             if name == service:
                 env[f"CORTEX_{name.upper()}_DATABASE_URL"] = url

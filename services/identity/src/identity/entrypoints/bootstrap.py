@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts import calendars as cal
 from contracts import identity as msg
 from contracts import subjects
 from cortex_runtime.database import UnitOfWork
@@ -90,5 +91,37 @@ def bootstrap(settings: IdentitySettings) -> ServiceRuntime:
             f"API key {event.prefix} revoked",
             {"key_id": event.key_id},
         )
+
+    @runtime.consumer(cal.CALENDAR_CONNECTED)
+    async def on_calendar_connected(event: cal.CalendarConnected, uow: UnitOfWork) -> None:
+        connection = event.connection
+        summary = f"{connection.provider.value} calendar connected"
+        await handlers.record_activity(
+            uow, event, "calendar.connected", f"{summary} ({connection.calendar_count} calendars)",
+            {"connection_id": connection.id},
+        )  # fmt: skip
+
+    @runtime.consumer(cal.CALENDAR_DISCONNECTED)
+    async def on_calendar_disconnected(event: cal.CalendarDisconnected, uow: UnitOfWork) -> None:
+        await handlers.record_activity(
+            uow, event, "calendar.disconnected", f"{event.provider.value} calendar disconnected",
+            {"connection_id": event.connection_id},
+        )  # fmt: skip
+
+    @runtime.consumer(cal.CALENDAR_SYNC_FAILED)
+    async def on_calendar_sync_failed(event: cal.CalendarSyncFailed, uow: UnitOfWork) -> None:
+        await handlers.record_activity(
+            uow, event, "calendar.sync_failed",
+            f"{event.provider.value} calendar sync failed: {event.reason}",
+            {"connection_id": event.connection_id},
+        )  # fmt: skip
+
+    @runtime.consumer(cal.CALENDAR_EXPIRED)
+    async def on_calendar_expired(event: cal.CalendarExpired, uow: UnitOfWork) -> None:
+        await handlers.record_activity(
+            uow, event, "calendar.expired",
+            f"{event.provider.value} calendar access expired: connect it again",
+            {"connection_id": event.connection_id},
+        )  # fmt: skip
 
     return runtime
