@@ -45,6 +45,9 @@ class KeyCache:
     def __init__(self, ttl: float) -> None:
         self._ttl = ttl
         self._entries: dict[bytes, tuple[Principal, float]] = {}
+        # what was revoked recently: a verification that was in flight during the revocation
+        # must not put the key back (ids never come back, so remembering them is safe)
+        self._gone: dict[str, float] = {}
 
     @staticmethod
     def _slot(key: str) -> bytes:
@@ -61,10 +64,18 @@ class KeyCache:
         return principal
 
     def put(self, key: str, principal: Principal) -> None:
+        now = time.monotonic()
+        self._gone = {k: until for k, until in self._gone.items() if until > now}
+        if principal.key_id in self._gone or principal.tenant_id in self._gone:
+            return
         if self._ttl > 0:
-            self._entries[self._slot(key)] = (principal, time.monotonic() + self._ttl)
+            self._entries[self._slot(key)] = (principal, now + self._ttl)
 
     def forget(self, *, key_id: str | None = None, tenant_id: str | None = None) -> None:
+        remember_until = time.monotonic() + max(self._ttl, 60.0)
+        for gone in (key_id, tenant_id):
+            if gone:
+                self._gone[gone] = remember_until
         for slot, (principal, _) in list(self._entries.items()):
             if principal.key_id == key_id or principal.tenant_id == tenant_id:
                 self._entries.pop(slot, None)
@@ -119,7 +130,7 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("Missing API key: send 'Authorization: Bearer sk_live_...'.")
     key = key.strip()
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise _unauthorized("Malformed API key.")
     cache: KeyCache = request.app.state.key_cache
     principal = cache.get(key)

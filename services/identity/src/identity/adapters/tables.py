@@ -63,5 +63,5 @@ activity = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("ids", postgresql.JSONB, nullable=False, server_default="{}"),
-    sa.Index("activity_tenant_seq", "tenant_id", sa.text("seq DESC")),
+    sa.Index("activity_tenant_time", "tenant_id", sa.text("occurred_at DESC"), sa.text("seq DESC")),
 )

@@ -38,7 +38,7 @@ def digest(secret: str) -> bytes:
 
 def parse(key: str) -> tuple[str, str] | None:
     """``(prefix, secret)`` of a well-formed key, else None."""
-    match = KEY_PATTERN.match(key)
+    match = KEY_PATTERN.fullmatch(key)
     return (match.group(1), match.group(2)) if match else None
 
 

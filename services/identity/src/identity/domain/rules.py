@@ -39,7 +39,7 @@ def clean_text(value: str, limit: int) -> str:
     """Drop control and zero-width characters, collapse whitespace, cap the length."""
     kept = "".join(" " if ch in "\t\n\r" else ch for ch in value)
     kept = "".join(ch for ch in kept if unicodedata.category(ch) not in _INVISIBLE)
-    return " ".join(kept.split())[:limit]
+    return " ".join(kept.split())[:limit].rstrip()
 
 
 def check_slug(value: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,18 @@ def invalid(violation: RuleViolation) -> ServiceError:
 def _constraint(exc: IntegrityError) -> str:
     cause = getattr(exc.orig, "__cause__", None)
     return str(getattr(cause, "constraint_name", "") or getattr(exc.orig, "constraint_name", ""))
+
+
+def _conflict(exc: IntegrityError) -> Exception:
+    """The sentence for a unique constraint a tenant change ran into."""
+    constraint = _constraint(exc)
+    if constraint == "tenants_slug":
+        return SLUG_TAKEN
+    if constraint in ("tenants_live_email", "tenants_external_id"):
+        return ServiceError(
+            ErrorKind.CONFLICT, "email_taken", "A tenant with that e-mail already exists."
+        )
+    return exc
 
 
 SLUG_TAKEN = ServiceError(ErrorKind.CONFLICT, "slug_taken", "That slug is already taken.")
@@ -88,17 +101,10 @@ async def provision_tenant(
             await uow.commit()
             return reply
     except IntegrityError as exc:
-        constraint = _constraint(exc)
-        if constraint == "tenants_external_id" and cmd.external_id:
+        if _constraint(exc) == "tenants_external_id" and cmd.external_id:
             async with uow_factory() as uow:  # a concurrent delivery created it first
                 return await provision_in(uow, cmd)
-        if constraint == "tenants_slug":
-            raise SLUG_TAKEN from exc
-        if constraint == "tenants_live_email":
-            raise ServiceError(
-                ErrorKind.CONFLICT, "email_taken", "A tenant with that e-mail already exists."
-            ) from exc
-        raise
+        raise _conflict(exc) from exc
 
 
 async def provision_in(uow: UnitOfWork, cmd: msg.ProvisionTenant) -> msg.TenantProvisioned:
@@ -157,7 +163,7 @@ async def receive_clerk_webhook(
     }
     try:
         Webhook(secret).verify(cmd.payload, headers)
-    except WebhookVerificationError as exc:
+    except (WebhookVerificationError, ValueError, binascii.Error) as exc:  # malformed headers too
         raise ServiceError(
             ErrorKind.INVALID,
             "invalid_signature",
@@ -174,21 +180,24 @@ async def receive_clerk_webhook(
             ErrorKind.INVALID, "invalid_payload", "The webhook body is not a Clerk event."
         ) from exc
 
-    async with uow_factory() as uow:
-        if not await uow.first_delivery(CLERK_CONSUMER, cmd.svix_id):
-            return msg.ClerkWebhookHandled(status="duplicate", event_type=event_type)
-        tenant_id: str | None = None
-        status: Any = "processed"
-        if event_type == "user.created":
-            provisioned = await provision_in(uow, _clerk_user(cmd, data))
-            tenant_id = provisioned.settings.tenant_id
-        elif event_type == "user.updated":
-            tenant_id = await _clerk_user_updated(uow, cmd, data)
-        elif event_type == "user.deleted":
-            tenant_id = await _clerk_user_deleted(uow, cmd, str(data.get("id", "")))
-        else:
-            status = "ignored"
-        await uow.commit()
+    try:
+        async with uow_factory() as uow:
+            if not await uow.first_delivery(CLERK_CONSUMER, cmd.svix_id):
+                return msg.ClerkWebhookHandled(status="duplicate", event_type=event_type)
+            tenant_id: str | None = None
+            status: Any = "processed"
+            if event_type == "user.created":
+                provisioned = await provision_in(uow, _clerk_user(cmd, data))
+                tenant_id = provisioned.settings.tenant_id
+            elif event_type == "user.updated":
+                tenant_id = await _clerk_user_updated(uow, cmd, data)
+            elif event_type == "user.deleted":
+                tenant_id = await _clerk_user_deleted(uow, cmd, str(data.get("id", "")))
+            else:
+                status = "ignored"
+            await uow.commit()
+    except IntegrityError as exc:
+        raise _conflict(exc) from exc
     return msg.ClerkWebhookHandled(
         status=status, event_type=event_type, affected_tenant_id=tenant_id
     )
@@ -410,7 +419,7 @@ async def record_key_usage(cmd: msg.RecordKeyUsage, uow_factory: UowFactory) -> 
             sa.cast(ids, sa.ARRAY(sa.Text)), sa.cast(times, sa.ARRAY(sa.DateTime(timezone=True)))
         )
         .table_valued("id", "at")
-        .alias("used")
+        .render_derived(name="used")
     )
     async with uow_factory() as uow:
         result = await uow.execute(
@@ -469,12 +478,11 @@ async def update_settings(cmd: msg.UpdateSettings, uow_factory: UowFactory) -> m
             current = await _live_tenant(uow, cmd.tenant_id, lock=True)
             if "booking_rules" in changes:
                 changes["booking_rules"] = {**current.booking_rules, **changes["booking_rules"]}
+            changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
             settings = await _apply_settings(uow, cmd, cmd.tenant_id or "", changes)
             await uow.commit()
     except IntegrityError as exc:
-        if _constraint(exc) == "tenants_slug":
-            raise SLUG_TAKEN from exc
-        raise
+        raise _conflict(exc) from exc
     return msg.SettingsReply(settings=settings)
 
 
@@ -532,18 +540,24 @@ async def resolve_identity(
 # --- activity ------------------------------------------------------------------------------
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"a:{seq}".encode()).decode().rstrip("=")
+_INT64 = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _decode_cursor(cursor: str) -> int:
+def _encode_cursor(occurred_at: datetime, seq: int) -> str:
+    micros = (occurred_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"a:{micros}:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(occurred_at, seq) of the last item of the previous page."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, seq = text.partition(":")
-        if kind != "a":
+        kind, micros, seq = text.split(":")
+        if kind != "a" or not (0 <= int(micros) <= _INT64 and 0 <= int(seq) <= _INT64):
             raise ValueError(kind)
-        return int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return _EPOCH + timedelta(microseconds=int(micros)), int(seq)
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
         raise ServiceError(ErrorKind.INVALID, "invalid_cursor", "The cursor is not valid.") from exc
 
 
@@ -551,17 +565,18 @@ async def list_activity(cmd: msg.ListActivity, uow_factory: UowFactory) -> msg.A
     query = (
         sa.select(activity)
         .where(activity.c.tenant_id == (cmd.tenant_id or ""))
-        .order_by(activity.c.seq.desc())
+        .order_by(activity.c.occurred_at.desc(), activity.c.seq.desc())
         .limit(cmd.limit + 1)
     )
-    if cmd.cursor:
-        query = query.where(activity.c.seq < _decode_cursor(cmd.cursor))
+    if cmd.cursor:  # newest first by when it happened: consumers store in any order
+        at, seq = _decode_cursor(cmd.cursor)
+        query = query.where(sa.tuple_(activity.c.occurred_at, activity.c.seq) < (at, seq))
     async with uow_factory() as uow:
         rows = (await uow.execute(query)).all()
     page = rows[: cmd.limit]
     items = [
         msg.ActivityItem(
-            id=_encode_cursor(row.seq),
+            id=str(row.seq),
             type=row.type,
             summary=row.summary,
             occurred_at=row.occurred_at,
@@ -570,7 +585,9 @@ async def list_activity(cmd: msg.ListActivity, uow_factory: UowFactory) -> msg.A
         for row in page
     ]
     more = len(rows) > cmd.limit
-    return msg.ActivityPage(items=items, next_cursor=_encode_cursor(page[-1].seq) if more else None)
+    last = page[-1] if page else None
+    cursor = _encode_cursor(last.occurred_at, last.seq) if more and last is not None else None
+    return msg.ActivityPage(items=items, next_cursor=cursor)
 
 
 async def record_activity(
