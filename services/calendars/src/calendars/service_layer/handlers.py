@@ -530,11 +530,12 @@ async def _mark(ctx: Context, row: Any, status: msg.ConnectionStatus, reason: st
         ).first()
         if previous is None:  # disconnected meanwhile
             return
-        if status is msg.ConnectionStatus.EXPIRED and row.status != status.value:
-            await uow.add_event(
-                msg.CALENDAR_EXPIRED.subject,
-                msg.CalendarExpired(**cause.caused(), connection_id=row.id, provider=provider),
-            )
+        if status is msg.ConnectionStatus.EXPIRED:
+            if row.status != status.value:  # announced once; still expired: nothing changed
+                await uow.add_event(
+                    msg.CALENDAR_EXPIRED.subject,
+                    msg.CalendarExpired(**cause.caused(), connection_id=row.id, provider=provider),
+                )
         elif status is msg.ConnectionStatus.ERROR:
             await uow.add_event(
                 msg.CALENDAR_SYNC_FAILED.subject,
@@ -644,7 +645,7 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
         ).all()
         rows = (
             await uow.execute(
-                sa.select(events.c.start_at, events.c.end_at)
+                sa.select(events.c.start_at, events.c.end_at, events.c.summary)
                 .join(calendars, calendars.c.id == events.c.calendar_id)
                 .where(
                     events.c.tenant_id == tenant,
@@ -675,8 +676,12 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
     unknown = (
         [] if all(s.known for s in statuses) else [msg.BusyInterval(start=cmd.start, end=cmd.end)]
     )
+    named = sorted(rows, key=lambda r: (r.start_at, r.end_at))[:50]
     return msg.FreeBusy(
-        busy=[msg.BusyInterval(start=a, end=b) for a, b in busy], sources=statuses, unknown=unknown
+        busy=[msg.BusyInterval(start=a, end=b) for a, b in busy],
+        events=[msg.BusyEvent(start=r.start_at, end=r.end_at, summary=r.summary) for r in named],
+        sources=statuses,
+        unknown=unknown,
     )
 
 

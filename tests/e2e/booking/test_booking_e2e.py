@@ -1,0 +1,357 @@
+"""Booking end to end: two gateways, two booking replicas, Radicale as the owner's calendar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from cortex_dev.embedded import Radicale, free_port
+from cortex_dev.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class System:
+    stack: Stack
+    radicale: Radicale
+
+    @property
+    def gateways(self) -> list[str]:
+        return self.stack.gateway_urls
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    root = tmp_path_factory.mktemp("booking-e2e")
+    radicale = Radicale(root / "radicale", free_port()).start()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ.update(
+        CORTEX_NATS_PORT=str(free_port()),
+        CORTEX_POSTGRES_PORT=str(free_port()),
+        CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",  # the synced copy goes stale on purpose
+    )
+    stack = Stack(
+        data_dir=root / "data",
+        gateway_port=free_port(),
+        replicas={"gateway": 2, "booking": 2},
+        environ=environ,
+    )
+    try:
+        stack.up()
+        yield System(stack, radicale)
+    finally:
+        stack.stop()
+        radicale.stop()
+
+
+@dataclass
+class Owner:
+    slug: str
+    key: str
+    calendar_url: str
+    user: str
+    password: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_owner(system: System, **rules: object) -> Owner:
+    slug = f"owner-{uuid.uuid4().hex[:8]}"
+    out = subprocess.run(
+        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email", f"{slug}@example.com",
+         "--slug", slug, "--name", "Owner"],
+        env={**os.environ, "CORTEX_NATS_URL": system.stack.nats_url},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    key = json.loads(out.stdout)["api_key"]
+    user, password = slug, uuid.uuid4().hex
+    system.radicale.add_user(user, password)
+    calendar_url = f"{system.radicale.url}{user}/work/"
+    mkcol = (
+        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
+        "<displayname>work</displayname></prop></set></mkcol>"
+    )
+    assert (
+        httpx.request("MKCOL", calendar_url, content=mkcol, auth=(user, password)).status_code
+        == 201
+    )
+    owner = Owner(slug, key, calendar_url, user, password)
+    gw = system.gateways[0]
+    put = {
+        "/api/v1/settings/timezone": {"timezone": "UTC"},
+        "/api/v1/settings/working-hours": {
+            "working_hours": {d: [{"start": "08:00", "end": "18:00"}] for d in
+                              ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        },
+        "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60, **rules},
+        "/api/v1/settings/open-scheduling": {"enabled": True},
+    }  # fmt: skip
+    for path, body in put.items():
+        response = httpx.put(f"{gw}{path}", json=body, headers=owner.auth, timeout=10)
+        assert response.status_code == 200, response.text
+    connected = httpx.post(
+        f"{gw}/api/v1/calendars/caldav",
+        json={"server_url": system.radicale.url, "username": user, "password": password},
+        headers=owner.auth, timeout=30,
+    )  # fmt: skip
+    assert connected.status_code == 201, connected.text
+    # the booking service learns the settings through events: wait until the page answers
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    for _ in range(100):
+        if (
+            httpx.get(
+                f"{gw}/public/{slug}/availability", params={"date": day.isoformat()}
+            ).status_code
+            == 200
+        ):
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    return owner
+
+
+def future_day(offset: int = 5) -> date:
+    return (datetime.now(UTC) + timedelta(days=offset)).date()
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+def book(gw: str, owner: Owner, start: datetime, end: datetime, **extra: object) -> httpx.Response:
+    body = {
+        "title": "Intro call", "start": start.isoformat(), "end": end.isoformat(),
+        "attendee_email": "guest@example.org", **extra,
+    }  # fmt: skip
+    return httpx.post(f"{gw}/public/{owner.slug}/book", json=body, timeout=30)
+
+
+def radicale_uids(owner: Owner) -> list[str]:
+    """The resource names (our UIDs) of the events in the owner's Radicale calendar."""
+    listing = httpx.request(
+        "PROPFIND", owner.calendar_url, headers={"Depth": "1"}, auth=(owner.user, owner.password)
+    )
+    return re.findall(r"/([^/<]+)\.ics</", listing.text)
+
+
+def test_availability_book_and_the_event_on_radicale(system: System) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[0]
+    day = future_day()
+    slots = httpx.get(
+        f"{gw}/public/{owner.slug}/availability", params={"date": day.isoformat(), "duration": 30}
+    ).json()
+    assert slots["slots"] == [
+        {
+            "start": at(day, 8).isoformat().replace("+00:00", "Z"),
+            "end": at(day, 18).isoformat().replace("+00:00", "Z"),
+        }
+    ] or slots["slots"][0]["start"].startswith(f"{day.isoformat()}T08:00:00")
+    created = book(gw, owner, at(day, 10), at(day, 10, 30))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "confirmed" and body["calendar_event"]["uid"] == body["booking_id"]
+    assert body["booking_id"] in radicale_uids(owner)
+    after = httpx.get(
+        f"{gw}/public/{owner.slug}/availability", params={"date": day.isoformat(), "duration": 30}
+    ).json()
+    starts_ends = [(s["start"][11:16], s["end"][11:16]) for s in after["slots"]]
+    assert starts_ends == [("08:00", "10:00"), ("10:30", "18:00")]
+
+
+def test_fifty_concurrent_overlapping_bookings_one_winner(system: System) -> None:
+    owner = make_owner(system)
+    day = future_day(6)
+
+    async def storm() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def one(i: int) -> httpx.Response:
+                start = at(day, 11) + timedelta(minutes=(i % 4) * 5)  # all contain 11:15-11:20
+                end = start + timedelta(minutes=20 + (i % 3) * 5)
+                body = {"title": f"storm {i}", "start": start.isoformat(), "end": end.isoformat(),
+                        "attendee_email": f"g{i}@example.org"}  # fmt: skip
+                gw = system.gateways[i % 2]
+                return await client.post(f"{gw}/public/{owner.slug}/book", json=body)
+
+            return await asyncio.gather(*(one(i) for i in range(50)))
+
+    responses = asyncio.run(storm())
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: 49}, [
+        r.text for r in responses if r.status_code not in (201, 409)
+    ]
+    assert all(
+        r.json()["error"].startswith("Booking conflict") for r in responses if r.status_code == 409
+    )
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    storm_uids = [u for u in radicale_uids(owner) if u.startswith("bk_")]
+    assert storm_uids == [winner["booking_id"]]
+
+    async def overlaps() -> int:
+        conn = await asyncpg.connect(system.stack.database_urls["booking"].replace("+asyncpg", ""))
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM bookings a JOIN bookings b ON a.tenant_id = b.tenant_id "
+                "AND a.id < b.id AND tstzrange(a.start_at, a.occupied_until) && tstzrange(b.start_at, b.occupied_until) "
+                "WHERE a.status IN ('held','pending','confirmed') AND b.status IN ('held','pending','confirmed')"
+            ))  # fmt: skip
+        finally:
+            await conn.close()
+
+    assert asyncio.run(overlaps()) == 0
+
+
+def test_adjacent_bookings_and_buffers(system: System) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[1]
+    day = future_day(7)
+    assert book(gw, owner, at(day, 9), at(day, 9, 30)).status_code == 201
+    assert book(gw, owner, at(day, 9, 30), at(day, 10)).status_code == 201
+    buffered = make_owner(system, buffer_minutes=15)
+    assert book(gw, buffered, at(day, 9), at(day, 9, 30)).status_code == 201
+    too_close = book(gw, buffered, at(day, 9, 40), at(day, 10))
+    assert too_close.status_code == 409, too_close.text
+    assert book(gw, buffered, at(day, 9, 45), at(day, 10, 15)).status_code == 201
+
+
+def test_a_stale_synced_copy_is_caught_live_and_named(system: System) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[0]
+    day = future_day(8)
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:board-1\r\n"
+        f"DTSTAMP:20260101T000000Z\r\nDTSTART:{day:%Y%m%d}T140000Z\r\nDTEND:{day:%Y%m%d}T143000Z\r\n"
+        "SUMMARY:Board meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    put = httpx.put(f"{owner.calendar_url}board-1.ics", content=ics, auth=(owner.user, owner.password),
+                    headers={"Content-Type": "text/calendar"})  # fmt: skip
+    assert put.status_code in (201, 204)
+    # the synced copy does not know it yet: availability still offers 14:00
+    offered = httpx.get(
+        f"{gw}/public/{owner.slug}/availability", params={"date": day.isoformat()}
+    ).json()
+    assert any(s["start"][11:16] <= "14:00" < s["end"][11:16] for s in offered["slots"])
+    refused = book(gw, owner, at(day, 14), at(day, 14, 30))
+    assert refused.status_code == 409, refused.text
+    assert (
+        refused.json()["error"] == "Booking conflict: existing event 'Board meeting' at 14:00-14:30"
+    )
+    assert refused.json()["code"] == "slot_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("start_hour", "end_hour", "code"),
+    [(20, 21, "outside_working_hours"), (10, 10, None), (12, 11, None)],
+)
+def test_slots_availability_would_not_offer_are_400(
+    system: System, start_hour: int, end_hour: int, code: str | None
+) -> None:
+    owner = make_owner(system)
+    day = future_day(9)
+    response = book(system.gateways[0], owner, at(day, start_hour), at(day, end_hour))
+    assert response.status_code == 400, response.text
+    if code:
+        assert response.json()["code"] == code
+
+
+def test_too_soon_too_far_unknown_page_and_bad_input(system: System) -> None:
+    owner = make_owner(system, min_notice_hours=48, max_advance_days=10)
+    gw = system.gateways[0]
+    soon = future_day(1)
+    assert book(gw, owner, at(soon, 10), at(soon, 11)).json()["code"] == "too_soon"
+    far = future_day(20)
+    assert book(gw, owner, at(far, 10), at(far, 11)).json()["code"] == "too_far"
+    assert (
+        httpx.get(
+            f"{gw}/public/nobody-here/availability", params={"date": "2030-01-01"}
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(f"{gw}/public/{owner.slug}/availability", params={"date": "tomorrow"}).status_code
+        == 400
+    )
+    bad_tz = httpx.get(
+        f"{gw}/public/{owner.slug}/availability",
+        params={"date": far.isoformat(), "timezone": "Mars/Base"},
+    )
+    assert bad_tz.status_code == 400 and bad_tz.json()["code"] == "invalid_timezone"
+
+
+def test_idempotency_key(system: System) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[0]
+    day = future_day(10)
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"title": "Once", "start": at(day, 9).isoformat(), "end": at(day, 9, 30).isoformat(),
+            "attendee_email": "a@example.org"}  # fmt: skip
+    first = httpx.post(f"{gw}/public/{owner.slug}/book", json=body, headers=key, timeout=30)
+    again = httpx.post(
+        f"{system.gateways[1]}/public/{owner.slug}/book", json=body, headers=key, timeout=30
+    )
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = httpx.post(
+        f"{gw}/public/{owner.slug}/book", json={**body, "title": "Other"}, headers=key, timeout=30
+    )
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_pending_confirm_decline_cancel(system: System) -> None:
+    owner = make_owner(system, confirm_before_booking=True)
+    gw = system.gateways[0]
+    day = future_day(11)
+    pending = book(gw, owner, at(day, 13), at(day, 14))
+    assert pending.status_code == 201 and pending.json()["status"] == "pending", pending.text
+    booking_id = pending.json()["booking_id"]
+    assert booking_id not in radicale_uids(owner)
+    # it holds the slot
+    assert book(gw, owner, at(day, 13, 30), at(day, 14)).status_code == 409
+
+    async def confirm_twice() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(*(
+                client.post(f"{g}/api/v1/bookings/{booking_id}/confirm", headers=owner.auth)
+                for g in system.gateways
+            ))  # fmt: skip
+
+    results = sorted(r.status_code for r in asyncio.run(confirm_twice()))
+    assert results == [200, 409]
+    assert booking_id in radicale_uids(owner)
+
+    declined = book(gw, owner, at(day, 15), at(day, 15, 30))
+    declined_id = declined.json()["booking_id"]
+    response = httpx.post(
+        f"{gw}/api/v1/bookings/{declined_id}/decline", json={"reason": "busy"}, headers=owner.auth
+    )
+    assert response.status_code == 200 and response.json()["status"] == "declined"
+    assert (
+        book(gw, owner, at(day, 15), at(day, 15, 30)).status_code == 201
+    )  # the slot is free again
+
+    cancelled = httpx.post(f"{gw}/api/v1/bookings/{booking_id}/cancel", headers=owner.auth)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert booking_id not in radicale_uids(owner)
+    listed = httpx.get(
+        f"{gw}/api/v1/bookings", params={"status": "cancelled"}, headers=owner.auth
+    ).json()
+    assert [b["booking_id"] for b in listed["bookings"]] == [booking_id]
+    other = make_owner(system)
+    assert httpx.get(f"{gw}/api/v1/bookings/{booking_id}", headers=other.auth).status_code == 404
