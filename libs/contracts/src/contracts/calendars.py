@@ -127,8 +127,18 @@ class GetFreeBusy(Message):
     )
 
 
+class BusyEvent(Value):
+    start: datetime
+    end: datetime
+    summary: str
+
+
 class FreeBusy(Message):
     busy: list[BusyInterval]
+    events: list[BusyEvent] = Field(
+        default_factory=list,
+        description="The events behind the busy time (first 50), to name a clash",
+    )
     sources: list[SourceStatus]
     unknown: list[BusyInterval] = Field(
         description="Time no source could vouch for (a source in error): not free"
