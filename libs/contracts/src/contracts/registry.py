@@ -6,11 +6,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import calendars, identity, system
+from contracts import billing, booking, calendars, identity, policies, system
 from contracts.rpc import EventSpec, Rpc, RpcFailure
 
-RPCS: tuple[Rpc[Any, Any], ...] = (*system.PINGS.values(), *identity.RPCS, *calendars.RPCS)
-EVENTS: tuple[EventSpec[Any], ...] = (*identity.EVENTS, *calendars.EVENTS)
+RPCS: tuple[Rpc[Any, Any], ...] = (
+    *system.PINGS.values(),
+    *identity.RPCS,
+    *calendars.RPCS,
+    *billing.RPCS,
+    *booking.RPCS,
+    *policies.RPCS,
+)
+EVENTS: tuple[EventSpec[Any], ...] = (
+    *identity.EVENTS,
+    *calendars.EVENTS,
+    *billing.EVENTS,
+    *booking.EVENTS,
+    *policies.EVENTS,
+)
 
 
 def all_models() -> dict[str, type[BaseModel]]:

@@ -355,6 +355,7 @@ class Radicale:
 
     root: Path
     port: int
+    max_content_length: int = 100_000_000
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -380,6 +381,7 @@ class Radicale:
             "[server]\n"
             f"hosts = 127.0.0.1:{self.port}\n"
             "max_connections = 20\n"
+            f"max_content_length = {self.max_content_length}\n"
             "[auth]\n"
             "type = htpasswd\n"
             f"htpasswd_filename = {self.users_file}\n"

@@ -18,7 +18,7 @@ from cortex_runtime.client import RpcClient
 from cortex_runtime.logs import correlated
 from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers
-from gateway.routes import calendars, health, keys
+from gateway.routes import bookings, calendars, callers_policies, health, keys
 from gateway.routes import identity as identity_routes
 from gateway.routes import settings as settings_routes
 from gateway.settings import GatewaySettings
@@ -95,4 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(settings_routes.router)
     app.include_router(calendars.router)
+    app.include_router(bookings.public)
+    app.include_router(bookings.owner)
+    app.include_router(callers_policies.router)
     return app

@@ -18,12 +18,20 @@ RepT = TypeVar("RepT", bound=Message)
 class Caller:
     """Sends typed requests carrying the request id and, when known, the tenant."""
 
-    def __init__(self, rpc: RpcClient, request_id: str, tenant_id: str | None) -> None:
+    def __init__(
+        self, rpc: RpcClient, request_id: str, tenant_id: str | None, timeout: float | None = None
+    ) -> None:
         self._rpc = rpc
-        self._trace: dict[str, Any] = {"correlation_id": request_id, "tenant_id": tenant_id}
+        self._request_id = request_id
+        self._tenant_id = tenant_id
+        self._timeout = timeout
+
+    def with_timeout(self, seconds: float) -> Caller:
+        return Caller(self._rpc, self._request_id, self._tenant_id, seconds)
 
     async def __call__(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> RepT:
-        return await self._rpc.call(rpc, rpc.request(**self._trace, **fields))
+        request = rpc.request(correlation_id=self._request_id, tenant_id=self._tenant_id, **fields)
+        return await self._rpc.call(rpc, request, timeout=self._timeout)
 
 
 def public_caller(request: Request) -> Caller:

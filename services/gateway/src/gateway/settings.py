@@ -20,6 +20,9 @@ class GatewaySettings(CortexSettings):
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, description="How long /ready waits for each service's ping"
     )
+    booking_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long POST /book waits before answering 202"
+    )
     key_cache_seconds: float = Field(
         default=30.0,
         ge=0,

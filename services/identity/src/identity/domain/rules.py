@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from contracts.identity import WEEKDAYS, UserType, WorkingHours, WorkingInterval
+from cortex_runtime.text import clean_text
 
 
 class RuleViolation(ValueError):
@@ -32,14 +32,6 @@ DEFAULT_WORKING_HOURS: WorkingHours = {
     day: [WorkingInterval(start="09:00", end="17:00")] for day in WEEKDAYS[:5]
 }
 MAX_DISPLAY_NAME = 200
-_INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
-
-
-def clean_text(value: str, limit: int) -> str:
-    """Drop control and zero-width characters, collapse whitespace, cap the length."""
-    kept = "".join(" " if ch in "\t\n\r" else ch for ch in value)
-    kept = "".join(ch for ch in kept if unicodedata.category(ch) not in _INVISIBLE)
-    return " ".join(kept.split())[:limit].rstrip()
 
 
 def check_slug(value: str) -> str:

@@ -18,6 +18,7 @@ from contracts import identity as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
+from cortex_runtime.text import clean_text
 from identity.adapters.tables import activity, api_keys, tenants
 from identity.domain import keys, rules
 from identity.domain.rules import RuleViolation
@@ -120,7 +121,7 @@ async def provision_in(uow: UnitOfWork, cmd: msg.ProvisionTenant) -> msg.TenantP
         ).first()
         if existing is not None:
             return msg.TenantProvisioned(created=False, settings=_settings(existing))
-    display_name = rules.clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME) or email.split("@")[0]
+    display_name = clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME) or email.split("@")[0]
     row = (
         await uow.execute(
             sa.insert(tenants)
@@ -250,7 +251,7 @@ async def _clerk_user_updated(
             changes["email"] = rules.check_email(email)
         except RuleViolation as violation:
             raise invalid(violation) from violation
-    name = rules.clean_text(_clerk_name(data), rules.MAX_DISPLAY_NAME)
+    name = clean_text(_clerk_name(data), rules.MAX_DISPLAY_NAME)
     if name and name != row.display_name:
         changes["display_name"] = name
     if changes:
@@ -295,7 +296,7 @@ async def _clerk_user_deleted(
 
 
 async def _insert_key(uow: UnitOfWork, cause: Any, tenant_id: str, name: str) -> msg.ApiKeyCreated:
-    clean = rules.clean_text(name, 100)
+    clean = clean_text(name, 100)
     if not clean:
         raise ServiceError(ErrorKind.INVALID, "invalid_name", "A key needs a name.")
     new = keys.generate()
@@ -462,7 +463,7 @@ def _validated_changes(cmd: msg.UpdateSettings) -> dict[str, Any]:
                 d: [i.model_dump() for i in ivs] for d, ivs in hours.items()
             }
         if cmd.display_name is not None:
-            name = rules.clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME)
+            name = clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME)
             if not name:
                 raise RuleViolation("invalid_display_name", "display_name cannot be empty.")
             changes["display_name"] = name
@@ -606,7 +607,7 @@ async def record_activity(
             event_id=event.message_id,
             tenant_id=event.tenant_id,
             type=kind,
-            summary=rules.clean_text(summary, 300),
+            summary=clean_text(summary, 300),
             occurred_at=event.occurred_at or datetime.now(UTC),
             ids=ids,
         )

@@ -1,0 +1,190 @@
+"""Messages of the booking service: availability, the booking saga, the booking lifecycle."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import subjects
+from contracts.envelope import Message
+from contracts.rpc import EventSpec, Rpc
+
+BOOKING = subjects.BOOKING
+
+
+class BookingStatus(StrEnum):
+    HELD = "held"  # the saga is running
+    PENDING = "pending"  # waits for the owner; holds the slot
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # a pending booking nobody confirmed in time
+    FAILED = "failed"  # the saga compensated
+
+
+ACTIVE_STATUSES: Final = (BookingStatus.HELD, BookingStatus.PENDING, BookingStatus.CONFIRMED)
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slot(Value):
+    start: datetime
+    end: datetime
+
+
+class CalendarEventRef(Value):
+    provider: str
+    calendar_id: str
+    uid: str
+
+
+class BookingInfo(Value):
+    booking_id: str
+    slug: str
+    status: BookingStatus
+    start: datetime
+    end: datetime
+    title: str
+    description: str
+    attendee_email: str
+    attendee_name: str
+    calendar_event: CalendarEventRef | None
+    reason: str | None = Field(default=None, description="Why it failed, was declined or denied")
+    created_at: datetime
+
+
+# --- requests and replies ------------------------------------------------------------------
+
+
+class GetAvailability(Message):
+    slug: str = Field(max_length=100)
+    day: date
+    duration_minutes: int | None = Field(default=None, ge=5, le=720)
+    timezone: str | None = Field(default=None, max_length=100)
+
+
+class Availability(Message):
+    slug: str
+    day: date
+    timezone: str
+    duration_minutes: int
+    slots: list[Slot]
+
+
+class CreateBooking(Message):
+    """Book on a public page. The gateway chooses ``booking_id`` so it can answer 202."""
+
+    booking_id: str = Field(pattern=r"^bk_[a-z0-9]{20}$")
+    slug: str = Field(max_length=100)
+    title: str = Field(min_length=1, max_length=200)
+    start: datetime
+    end: datetime
+    attendee_email: str = Field(max_length=320)
+    attendee_name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=5000)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=128)
+
+
+class BookingReply(Message):
+    booking: BookingInfo
+    replayed: bool = Field(default=False, description="An Idempotency-Key retry: the first answer")
+
+
+class GetPublicBooking(Message):
+    slug: str = Field(max_length=100)
+    booking_id: str = Field(max_length=100)
+
+
+class GetBooking(Message):
+    booking_id: str = Field(max_length=100)
+
+
+class ListBookings(Message):
+    status: BookingStatus | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class BookingList(Message):
+    bookings: list[BookingInfo]
+    next_cursor: str | None
+
+
+class ChangeBooking(Message):
+    """Confirm, decline or cancel one of the tenant's bookings."""
+
+    booking_id: str = Field(max_length=100)
+    reason: str = Field(default="", max_length=500)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+class BookingEvent(Message):
+    booking: BookingInfo
+
+
+GET_AVAILABILITY: Final[Rpc[GetAvailability, Availability]] = Rpc(
+    subjects.command(BOOKING, "get_availability"), GetAvailability, Availability,
+    "Free windows of a public page on a date",
+)  # fmt: skip
+CREATE_BOOKING: Final[Rpc[CreateBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "create_booking"), CreateBooking, BookingReply,
+    "Run the booking saga: hold, check the calendars, reserve quota, write the event, confirm",
+)  # fmt: skip
+GET_PUBLIC_BOOKING: Final[Rpc[GetPublicBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "get_public_booking"), GetPublicBooking, BookingReply,
+    "The status of a booking made on a public page",
+)  # fmt: skip
+GET_BOOKING: Final[Rpc[GetBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "get_booking"),
+    GetBooking,
+    BookingReply,
+    "One of the tenant's bookings",
+)
+LIST_BOOKINGS: Final[Rpc[ListBookings, BookingList]] = Rpc(
+    subjects.command(BOOKING, "list_bookings"), ListBookings, BookingList,
+    "The tenant's bookings, by status and range, newest start first",
+)  # fmt: skip
+CONFIRM_BOOKING: Final[Rpc[ChangeBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "confirm_booking"), ChangeBooking, BookingReply,
+    "Confirm a pending booking (compare-and-swap)",
+)  # fmt: skip
+DECLINE_BOOKING: Final[Rpc[ChangeBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "decline_booking"), ChangeBooking, BookingReply,
+    "Decline a pending booking",
+)  # fmt: skip
+CANCEL_BOOKING: Final[Rpc[ChangeBooking, BookingReply]] = Rpc(
+    subjects.command(BOOKING, "cancel_booking"), ChangeBooking, BookingReply,
+    "Cancel a pending or confirmed booking",
+)  # fmt: skip
+
+
+def _event(name: str, summary: str) -> EventSpec[BookingEvent]:
+    return EventSpec(subjects.event(BOOKING, name), BookingEvent, summary)
+
+
+BOOKING_REQUESTED: Final = _event("booking_requested", "a booking was requested")
+BOOKING_CONFIRMED: Final = _event("booking_confirmed", "a booking was confirmed")
+BOOKING_PENDING: Final = _event("booking_pending", "a booking waits for the owner")
+BOOKING_DECLINED: Final = _event("booking_declined", "a pending booking was declined")
+BOOKING_CANCELLED: Final = _event("booking_cancelled", "a booking was cancelled")
+BOOKING_EXPIRED: Final = _event("booking_expired", "a pending booking expired")
+BOOKING_FAILED: Final = _event("booking_failed", "a booking failed and was compensated")
+
+RPCS: Final = (
+    GET_AVAILABILITY, CREATE_BOOKING, GET_PUBLIC_BOOKING, GET_BOOKING, LIST_BOOKINGS,
+    CONFIRM_BOOKING, DECLINE_BOOKING, CANCEL_BOOKING,
+)  # fmt: skip
+EVENTS: Final = (
+    BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_PENDING, BOOKING_DECLINED, BOOKING_CANCELLED,
+    BOOKING_EXPIRED, BOOKING_FAILED,
+)  # fmt: skip

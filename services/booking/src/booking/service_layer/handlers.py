@@ -1,0 +1,890 @@
+"""Booking's handlers: the settings projection, availability, the saga and the lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from booking.adapters.tables import bookings, owners
+from booking.domain import availability
+from booking.domain.policies import BookingFacts, Decision
+from booking.domain.saga import Recovery, Step, recovery_for
+from contracts import billing as bill
+from contracts import booking as msg
+from contracts import calendars as cal
+from contracts import identity as ident
+from contracts.envelope import Message
+from contracts.policies import PolicyAction
+from contracts.rpc import ErrorKind
+from cortex_runtime.client import RpcClient
+from cortex_runtime.database import UnitOfWork
+from cortex_runtime.errors import ServiceError
+from cortex_runtime.text import clean_text
+
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
+ACTIVE = [s.value for s in msg.ACTIVE_STATUSES]
+
+
+@dataclass
+class Context:
+    uow: UowFactory
+    rpc: RpcClient
+    hold: timedelta
+    pending_expiry: timedelta
+    participant_timeout: float
+    decide: Callable[[UnitOfWork, str, BookingFacts], Awaitable[Decision]] | None = None
+
+
+# --- the settings projection ---------------------------------------------------------------
+
+
+async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> None:
+    """Keep the newest settings: events may arrive out of order."""
+    values = {
+        "email": settings.email,
+        "display_name": settings.display_name,
+        "slug": settings.slug,
+        "open_scheduling": settings.open_scheduling,
+        "timezone": settings.timezone,
+        "working_hours": {
+            d: [i.model_dump() for i in v] for d, v in settings.working_hours.items()
+        },
+        "booking_rules": settings.booking_rules.model_dump(),
+        "settings_updated_at": settings.updated_at,
+    }
+    statement = pg_insert(owners).values(tenant_id=settings.tenant_id, **values)
+    await uow.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_=values,
+            where=owners.c.settings_updated_at <= statement.excluded.settings_updated_at,
+        )
+    )
+
+
+async def forget_owner(uow: UnitOfWork, tenant_id: str) -> None:
+    await uow.execute(
+        sa.update(owners)
+        .where(owners.c.tenant_id == tenant_id)
+        .values(deleted=True, open_scheduling=False, slug=None)
+    )
+
+
+NO_PAGE = ServiceError(ErrorKind.NOT_FOUND, "page_not_found", "No public scheduling page here.")
+
+
+async def _owner_by_slug(uow: UnitOfWork, slug: str) -> sa.Row[Any]:
+    row = (
+        await uow.execute(
+            sa.select(owners).where(
+                owners.c.slug == slug.strip().lower(),
+                owners.c.open_scheduling.is_(True),
+                owners.c.deleted.is_(False),
+            )
+        )
+    ).first()
+    if row is None:
+        raise NO_PAGE
+    return row
+
+
+def _rules(owner: Any) -> availability.Rules:
+    rules = owner.booking_rules
+    return availability.Rules(
+        timezone=owner.timezone,
+        working_hours={
+            day: [(i["start"], i["end"]) for i in intervals]
+            for day, intervals in owner.working_hours.items()
+        },
+        buffer_minutes=int(rules.get("buffer_minutes", 0)),
+        min_notice_hours=int(rules.get("min_notice_hours", 0)),
+        max_advance_days=int(rules.get("max_advance_days", 60)),
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ServiceError(
+            ErrorKind.INVALID, "invalid_timezone", "timezone must be an IANA time zone name."
+        ) from exc
+
+
+# --- busy time: the calendars and this service's own bookings ----------------------------------
+
+
+async def _busy(
+    ctx: Context,
+    cause: Message,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    live: bool,
+    ignore_booking: str | None = None,
+) -> tuple[list[tuple[datetime, datetime]], cal.FreeBusy]:
+    """Busy intervals over [start, end): calendars (unknown time counts as busy) + bookings."""
+    try:
+        free_busy = await ctx.rpc.call(
+            cal.GET_FREE_BUSY,
+            cal.GetFreeBusy(**cause.caused(tenant_id=tenant_id), start=start, end=end, live=live),
+            timeout=ctx.participant_timeout,
+        )
+    except ServiceError as exc:
+        if exc.kind is ErrorKind.INVALID:
+            raise
+        raise ServiceError(
+            ErrorKind.UNAVAILABLE,
+            "calendar_unavailable",
+            "The owner's calendar cannot be checked right now; try again shortly.",
+        ) from exc
+    busy = [(b.start, b.end) for b in free_busy.busy] + [
+        (u.start, u.end) for u in free_busy.unknown
+    ]
+    async with ctx.uow() as uow:
+        query = sa.select(bookings.c.start_at, bookings.c.end_at).where(
+            bookings.c.tenant_id == tenant_id,
+            bookings.c.status.in_(ACTIVE),
+            bookings.c.start_at < end,
+            bookings.c.occupied_until > start,
+        )
+        if ignore_booking:
+            query = query.where(bookings.c.id != ignore_booking)
+        busy.extend((r.start_at, r.end_at) for r in (await uow.execute(query)).all())
+    return busy, free_busy
+
+
+async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availability:
+    async with ctx.uow() as uow:
+        owner = await _owner_by_slug(uow, cmd.slug)
+    tz_name = cmd.timezone or owner.timezone
+    zone = _zone(tz_name)
+    duration = cmd.duration_minutes or int(owner.booking_rules.get("default_duration_minutes", 30))
+    rules = _rules(owner)
+    day_start, day_end = availability.local_day_bounds(cmd.day, zone.key)
+    pad = timedelta(minutes=rules.buffer_minutes)
+    busy, _ = await _busy(
+        ctx,
+        cmd,
+        owner.tenant_id,
+        day_start.astimezone(UTC) - pad,
+        day_end.astimezone(UTC) + pad,
+        live=False,
+    )
+    windows = availability.free_windows(rules, cmd.day, tz_name, duration, busy, datetime.now(UTC))
+    return msg.Availability(
+        slug=owner.slug,
+        day=cmd.day,
+        timezone=tz_name,
+        duration_minutes=duration,
+        slots=[msg.Slot(start=s, end=e) for s, e in windows],
+    )
+
+
+# --- the saga ------------------------------------------------------------------------------------
+
+
+def _info(row: Any) -> msg.BookingInfo:
+    return msg.BookingInfo(
+        booking_id=row.id,
+        slug=row.slug,
+        status=msg.BookingStatus(row.status),
+        start=row.start_at,
+        end=row.end_at,
+        title=row.title,
+        description=row.description,
+        attendee_email=row.attendee_email,
+        attendee_name=row.attendee_name,
+        calendar_event=msg.CalendarEventRef(**row.calendar_event) if row.calendar_event else None,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
+def _hhmm(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+async def _load(uow: UnitOfWork, booking_id: str, lock: bool = False) -> sa.Row[Any] | None:
+    query = sa.select(bookings).where(bookings.c.id == booking_id)
+    if lock:
+        query = query.with_for_update()
+    return (await uow.execute(query)).first()
+
+
+async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingReply:
+    """Validate, hold, prepare (calendar live check, quota), commit; compensate on failure."""
+    start, end = cmd.start.astimezone(UTC), cmd.end.astimezone(UTC)
+    if end <= start:
+        raise ServiceError(
+            ErrorKind.INVALID, "invalid_range", "The booking must end after it starts."
+        )
+    async with ctx.uow() as uow:
+        owner = await _owner_by_slug(uow, cmd.slug)
+        if cmd.idempotency_key:
+            replay = await _replay(uow, owner.tenant_id, cmd)
+            if replay is not None:
+                return replay
+    zone = ZoneInfo(owner.timezone)
+    rules = _rules(owner)
+    attendee = cmd.attendee_email.strip()
+    if "@" not in attendee or len(attendee) < 3 or any(c.isspace() for c in attendee):
+        raise ServiceError(
+            ErrorKind.INVALID, "invalid_attendee_email", "attendee_email is not an e-mail address."
+        )
+    title = clean_text(cmd.title, 200)
+    if not title:
+        raise ServiceError(ErrorKind.INVALID, "invalid_title", "A booking needs a title.")
+    now = datetime.now(UTC)
+    pad = timedelta(minutes=rules.buffer_minutes)
+
+    # 1. the same rules as availability, on the synced data (fast), then policies
+    busy, _ = await _busy(ctx, cmd, owner.tenant_id, start - pad, end + pad, live=False)
+    try:
+        availability.check_slot(rules, start, end, busy, now)
+    except availability.SlotRefused as refused:
+        if refused.code == "slot_unavailable":
+            raise await _conflict(ctx, cmd, owner, start, end, zone) from refused
+        raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
+    needs_confirmation = bool(owner.booking_rules.get("confirm_before_booking", False))
+    if ctx.decide is not None:
+        facts = BookingFacts(
+            attendee_email=attendee,
+            owner_email=owner.email,
+            owner_timezone=owner.timezone,
+            start=start,
+            end=end,
+        )
+        async with ctx.uow() as uow:
+            decision = await ctx.decide(uow, owner.tenant_id, facts)
+        if decision.action is PolicyAction.DENY:
+            raise ServiceError(
+                ErrorKind.FORBIDDEN,
+                "policy_denied",
+                decision.reason,
+                {"policy": decision.policy_name},
+            )
+        if decision.action is PolicyAction.REQUIRE_CONFIRMATION:
+            needs_confirmation = True
+
+    # 2. hold the slot: the exclusion constraint decides every race
+    try:
+        async with ctx.uow() as uow:
+            row = (
+                await uow.execute(
+                    sa.insert(bookings)
+                    .values(
+                        id=cmd.booking_id,
+                        tenant_id=owner.tenant_id,
+                        slug=owner.slug,
+                        title=title,
+                        description=clean_text(cmd.description, 5000),
+                        attendee_email=attendee,
+                        attendee_name=clean_text(cmd.attendee_name, 200),
+                        start_at=start,
+                        end_at=end,
+                        occupied_until=end + pad,
+                        status=msg.BookingStatus.HELD.value,
+                        saga_step=Step.HOLDING.value,
+                        needs_confirmation=needs_confirmation,
+                        hold_expires_at=now + ctx.hold,
+                        idempotency_key=cmd.idempotency_key,
+                        request_hash=cmd.request_hash,
+                    )
+                    .returning(bookings)
+                )
+            ).one()
+            await uow.add_event(
+                msg.BOOKING_REQUESTED.subject,
+                msg.BookingEvent(**cmd.caused(tenant_id=owner.tenant_id), booking=_info(row)),
+            )
+            await uow.commit()
+    except IntegrityError as exc:
+        constraint = str(getattr(getattr(exc.orig, "__cause__", None), "constraint_name", ""))
+        if constraint == "bookings_idempotency" and cmd.idempotency_key:
+            async with ctx.uow() as uow:
+                replay = await _replay(uow, owner.tenant_id, cmd)
+            if replay is not None:
+                return replay
+        if constraint == "bookings_pkey":
+            async with ctx.uow() as uow:
+                existing = await _load(uow, cmd.booking_id)
+            if existing is not None:
+                return msg.BookingReply(booking=_info(existing), replayed=True)
+        if constraint == "bookings_no_overlap":
+            raise await _conflict(ctx, cmd, owner, start, end, zone, own_only=True) from exc
+        raise
+    return await _prepare_and_commit(ctx, cmd, row)
+
+
+async def _replay(
+    uow: UnitOfWork, tenant_id: str, cmd: msg.CreateBooking
+) -> msg.BookingReply | None:
+    first = (
+        await uow.execute(
+            sa.select(bookings).where(
+                bookings.c.tenant_id == tenant_id, bookings.c.idempotency_key == cmd.idempotency_key
+            )
+        )
+    ).first()
+    if first is None:
+        return None
+    if first.request_hash != cmd.request_hash:
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+        )
+    if first.status == msg.BookingStatus.FAILED.value and first.reason:
+        # the first answer was an error: answer the same error again
+        raise ServiceError(ErrorKind.CONFLICT, "booking_failed", first.reason)
+    return msg.BookingReply(booking=_info(first), replayed=True)
+
+
+async def _conflict(
+    ctx: Context,
+    cause: Message,
+    owner: Any,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    *,
+    own_only: bool = False,
+    free_busy: cal.FreeBusy | None = None,
+) -> ServiceError:
+    """A 409 naming what the slot clashes with: a calendar event, else a booking."""
+    pad = timedelta(minutes=int(owner.booking_rules.get("buffer_minutes", 0)))
+    if free_busy is None and not own_only:
+        try:
+            free_busy = await ctx.rpc.call(
+                cal.GET_FREE_BUSY,
+                cal.GetFreeBusy(
+                    **cause.caused(tenant_id=owner.tenant_id), start=start - pad, end=end + pad
+                ),
+                timeout=ctx.participant_timeout,
+            )
+        except ServiceError:
+            free_busy = None
+    if free_busy is not None:
+        for event in free_busy.events:
+            if event.start < end + pad and event.end > start - pad:
+                return ServiceError(
+                    ErrorKind.CONFLICT,
+                    "slot_unavailable",
+                    f"Booking conflict: existing event '{event.summary or 'Busy'}' at "
+                    f"{_hhmm(event.start, zone)}-{_hhmm(event.end, zone)}",
+                    {"start": event.start.isoformat(), "end": event.end.isoformat()},
+                )
+        if free_busy.unknown:
+            return ServiceError(
+                ErrorKind.UNAVAILABLE,
+                "calendar_unavailable",
+                "The owner's calendar cannot be checked right now; try again shortly.",
+            )
+    async with ctx.uow() as uow:
+        clash = (
+            await uow.execute(
+                sa.select(bookings.c.start_at, bookings.c.end_at)
+                .where(
+                    bookings.c.tenant_id == owner.tenant_id,
+                    bookings.c.status.in_(ACTIVE),
+                    bookings.c.start_at < end + pad,
+                    bookings.c.occupied_until > start,
+                )
+                .order_by(bookings.c.start_at)
+                .limit(1)
+            )
+        ).first()
+    where = f" at {_hhmm(clash.start_at, zone)}-{_hhmm(clash.end_at, zone)}" if clash else ""
+    return ServiceError(
+        ErrorKind.CONFLICT, "slot_unavailable", f"Booking conflict: existing booking{where}"
+    )
+
+
+async def _step(
+    ctx: Context, booking_id: str, expected: Step | None, step: Step, **values: Any
+) -> sa.Row[Any] | None:
+    """Move the saga on, compare-and-swap on its current step; None if it moved elsewhere."""
+    async with ctx.uow() as uow:
+        query = sa.update(bookings).where(bookings.c.id == booking_id)
+        if expected is not None:
+            query = query.where(bookings.c.saga_step == expected.value)
+        row = (
+            await uow.execute(
+                query.values(saga_step=step.value, updated_at=sa.func.now(), **values).returning(
+                    bookings
+                )
+            )
+        ).first()
+        await uow.commit()
+    return row
+
+
+async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        owner = (
+            await uow.execute(sa.select(owners).where(owners.c.tenant_id == held.tenant_id))
+        ).one()
+    zone = ZoneInfo(owner.timezone)
+    pad = held.occupied_until - held.end_at
+    if await _step(ctx, held.id, Step.HOLDING, Step.PREPARING) is None:
+        return await _current(ctx, held.id)
+    # 3a. the live calendar check: what changed at the providers since the last sync
+    try:
+        busy, free_busy = await _busy(
+            ctx,
+            cmd,
+            held.tenant_id,
+            held.start_at - pad,
+            held.occupied_until,
+            live=True,
+            ignore_booking=held.id,
+        )
+    except ServiceError as exc:
+        await _compensate(ctx, cmd, held.id, exc.reply.message)
+        raise
+    if any(a < held.occupied_until and b > held.start_at - pad for a, b in busy):
+        error = await _conflict(
+            ctx, cmd, owner, held.start_at, held.end_at, zone, free_busy=free_busy
+        )
+        await _compensate(ctx, cmd, held.id, error.reply.message)
+        raise error
+    # 3b. one unit of the month's booking quota
+    try:
+        await ctx.rpc.call(
+            bill.RESERVE_BOOKING_QUOTA,
+            bill.ReserveBookingQuota(**cmd.caused(tenant_id=held.tenant_id), booking_id=held.id),
+            timeout=ctx.participant_timeout,
+        )
+    except ServiceError as exc:
+        await _compensate(ctx, cmd, held.id, exc.reply.message)
+        if exc.kind is ErrorKind.PAYMENT_REQUIRED:
+            raise
+        raise ServiceError(
+            ErrorKind.UNAVAILABLE,
+            "billing_unavailable",
+            "The booking could not be completed; try again.",
+        ) from exc
+    marked = await _step(ctx, held.id, Step.PREPARING, Step.PREPARING, quota_reserved=True)
+    if marked is None:  # recovery took it over meanwhile
+        return await _current(ctx, held.id)
+    if held.needs_confirmation:
+        row = await _step(
+            ctx,
+            held.id,
+            Step.PREPARING,
+            Step.AWAITING_OWNER,
+            status=msg.BookingStatus.PENDING.value,
+            hold_expires_at=datetime.now(UTC) + ctx.pending_expiry,
+        )
+        if row is None:
+            return await _current(ctx, held.id)
+        await _emit(ctx, cmd, msg.BOOKING_PENDING, row)
+        return msg.BookingReply(booking=_info(row))
+    return await _write_and_confirm(ctx, cmd, held.id, Step.PREPARING)
+
+
+async def _write_and_confirm(
+    ctx: Context, cause: Message, booking_id: str, expected: Step
+) -> msg.BookingReply:
+    """The pivot: write the provider event, then commit quota and confirm."""
+    row = await _step(ctx, booking_id, expected, Step.WRITING)
+    if row is None:
+        raise ServiceError(ErrorKind.CONFLICT, "booking_changed", "The booking changed meanwhile.")
+    try:
+        written = await ctx.rpc.call(
+            cal.WRITE_BOOKING_EVENT,
+            cal.WriteBookingEvent(
+                **cause.caused(tenant_id=row.tenant_id),
+                booking_id=row.id,
+                start=row.start_at,
+                end=row.end_at,
+                summary=row.title,
+                description=row.description,
+                attendee_email=row.attendee_email,
+            ),
+            timeout=ctx.participant_timeout,
+        )
+    except ServiceError as exc:
+        message = f"The booking could not be written to the owner's calendar: {exc.reply.message}"
+        await _compensate(ctx, cause, booking_id, message)
+        raise ServiceError(ErrorKind.UPSTREAM, "calendar_write_failed", message) from exc
+    event = (
+        {"provider": written.provider.value, "calendar_id": written.calendar_id, "uid": written.uid}
+        if written.provider is not None and written.calendar_id and written.uid
+        else None
+    )
+    if (
+        await _step(
+            ctx, booking_id, Step.WRITING, Step.COMMITTING, event_written=True, calendar_event=event
+        )
+        is None
+    ):
+        return await _current(ctx, booking_id)
+    return await _finish(ctx, cause, booking_id)
+
+
+async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingReply:
+    """Past the pivot: commit the quota (idempotent) and confirm. Retried by recovery."""
+    async with ctx.uow() as uow:
+        row = await _load(uow, booking_id)
+    assert row is not None
+    await ctx.rpc.call(
+        bill.COMMIT_BOOKING_QUOTA,
+        bill.CommitBookingQuota(**cause.caused(tenant_id=row.tenant_id), booking_id=booking_id),
+        timeout=ctx.participant_timeout,
+    )
+    done = await _step(
+        ctx,
+        booking_id,
+        Step.COMMITTING,
+        Step.DONE,
+        status=msg.BookingStatus.CONFIRMED.value,
+        hold_expires_at=None,
+    )
+    if done is None:
+        return await _current(ctx, booking_id)
+    await _emit(ctx, cause, msg.BOOKING_CONFIRMED, done)
+    return msg.BookingReply(booking=_info(done))
+
+
+async def _compensate(
+    ctx: Context, cause: Message, booking_id: str, reason: str, *, thorough: bool = False
+) -> None:
+    """Undo in reverse: delete the provider event, release the quota, release the hold.
+
+    ``thorough`` (recovery, where a crash may have hidden what was done) undoes both
+    participants whatever the row says; both undos are idempotent.
+    """
+    async with ctx.uow() as uow:
+        row = await _load(uow, booking_id, lock=True)
+        if row is None or row.saga_step in (Step.DONE.value, Step.COMPENSATED.value):
+            return
+        await uow.execute(
+            sa.update(bookings)
+            .where(bookings.c.id == booking_id)
+            .values(saga_step=Step.COMPENSATING.value, updated_at=sa.func.now())
+        )
+        await uow.commit()
+    trace = cause.caused(tenant_id=row.tenant_id)
+    if thorough or row.event_written or row.saga_step == Step.WRITING.value:
+        await ctx.rpc.call(
+            cal.DELETE_BOOKING_EVENT,
+            cal.DeleteBookingEvent(**trace, booking_id=booking_id),
+            timeout=ctx.participant_timeout,
+        )
+    if thorough or row.quota_reserved or row.saga_step == Step.PREPARING.value:
+        await ctx.rpc.call(
+            bill.RELEASE_BOOKING_QUOTA,
+            bill.ReleaseBookingQuota(**trace, booking_id=booking_id),
+            timeout=ctx.participant_timeout,
+        )
+    final = await _step(
+        ctx,
+        booking_id,
+        Step.COMPENSATING,
+        Step.COMPENSATED,
+        status=msg.BookingStatus.FAILED.value,
+        reason=reason[:500],
+        hold_expires_at=None,
+        quota_reserved=False,
+        event_written=False,
+        calendar_event=None,
+    )
+    if final is not None:
+        await _emit(ctx, cause, msg.BOOKING_FAILED, final)
+
+
+async def _emit(ctx: Context, cause: Message, spec: Any, row: Any) -> None:
+    async with ctx.uow() as uow:
+        await uow.add_event(
+            spec.subject,
+            msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
+        )
+        await uow.commit()
+
+
+async def _current(ctx: Context, booking_id: str) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        row = await _load(uow, booking_id)
+    if row is None:
+        raise ServiceError(ErrorKind.NOT_FOUND, "booking_not_found", "No such booking.")
+    return msg.BookingReply(booking=_info(row))
+
+
+# --- recovery ---------------------------------------------------------------------------
+
+
+async def recover(ctx: Context, stale_after: timedelta, limit: int = 20) -> int:
+    """Finish or undo sagas whose process stopped, expire holds and pending bookings.
+
+    Rows are claimed with SKIP LOCKED and their ``updated_at`` bumped, so replicas share the
+    work and a saga still running in a live process (it touches the row at every step) is
+    left alone until it is older than ``stale_after``.
+    """
+    now = datetime.now(UTC)
+    async with ctx.uow() as uow:
+        claimed = (
+            await uow.execute(
+                sa.update(bookings)
+                .where(
+                    bookings.c.id.in_(
+                        sa.select(bookings.c.id)
+                        .where(
+                            sa.or_(
+                                sa.and_(
+                                    bookings.c.saga_step.notin_(
+                                        [
+                                            Step.DONE.value,
+                                            Step.COMPENSATED.value,
+                                            Step.AWAITING_OWNER.value,
+                                        ]
+                                    ),
+                                    bookings.c.updated_at < now - stale_after,
+                                ),
+                                sa.and_(
+                                    bookings.c.saga_step == Step.AWAITING_OWNER.value,
+                                    bookings.c.hold_expires_at < now,
+                                ),
+                            )
+                        )
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .values(updated_at=sa.func.now())
+                .returning(bookings)
+            )
+        ).all()
+        await uow.commit()
+    cause = msg.GetBooking(booking_id="recovery")
+    for row in claimed:
+        try:
+            await _recover_one(ctx, cause, row)
+        except ServiceError as exc:
+            log.warning(
+                "recovery will retry", extra={"booking_id": row.id, "error": exc.reply.message}
+            )
+    return len(claimed)
+
+
+async def _recover_one(ctx: Context, cause: Message, row: Any) -> None:
+    step = Step(row.saga_step)
+    if step is Step.AWAITING_OWNER:
+        await _end_pending(
+            ctx,
+            cause,
+            row.id,
+            msg.BookingStatus.EXPIRED,
+            msg.BOOKING_EXPIRED,
+            "Nobody confirmed it in time.",
+        )
+        return
+    what = recovery_for(step, row.event_written)
+    log.info(
+        "recovering saga", extra={"booking_id": row.id, "step": step.value, "action": what.value}
+    )
+    if what is Recovery.FORWARD:
+        if step is not Step.COMMITTING:
+            await _step(ctx, row.id, step, Step.COMMITTING)
+        await _finish(ctx, cause, row.id)
+    elif what is Recovery.BACKWARD:
+        await _compensate(
+            ctx, cause, row.id, "The booking did not complete in time.", thorough=True
+        )
+
+
+# --- the owner's side -------------------------------------------------------------------
+
+
+async def _owned(
+    uow: UnitOfWork, tenant_id: str | None, booking_id: str, lock: bool = False
+) -> Any:
+    row = await _load(uow, booking_id, lock)
+    if row is None or row.tenant_id != (tenant_id or ""):
+        raise ServiceError(ErrorKind.NOT_FOUND, "booking_not_found", "No such booking.")
+    return row
+
+
+async def get_booking(cmd: msg.GetBooking, ctx: Context) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        return msg.BookingReply(booking=_info(await _owned(uow, cmd.tenant_id, cmd.booking_id)))
+
+
+async def get_public_booking(cmd: msg.GetPublicBooking, ctx: Context) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        row = await _load(uow, cmd.booking_id)
+    if row is None or row.slug != cmd.slug.strip().lower():
+        raise ServiceError(ErrorKind.NOT_FOUND, "booking_not_found", "No such booking.")
+    return msg.BookingReply(booking=_info(row))
+
+
+def _cursor(row: Any) -> str:
+    return (
+        base64.urlsafe_b64encode(f"{row.start_at.isoformat()}|{row.id}".encode())
+        .decode()
+        .rstrip("=")
+    )
+
+
+def _uncursor(text: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        at, _, booking_id = raw.partition("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not booking_id:
+            raise ValueError(raw)
+        return moment, booking_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError(ErrorKind.INVALID, "invalid_cursor", "The cursor is not valid.") from exc
+
+
+async def list_bookings(cmd: msg.ListBookings, ctx: Context) -> msg.BookingList:
+    query = sa.select(bookings).where(bookings.c.tenant_id == (cmd.tenant_id or ""))
+    if cmd.status is not None:
+        query = query.where(bookings.c.status == cmd.status.value)
+    if cmd.start is not None:
+        query = query.where(bookings.c.end_at > cmd.start)
+    if cmd.end is not None:
+        query = query.where(bookings.c.start_at < cmd.end)
+    if cmd.cursor:
+        at, booking_id = _uncursor(cmd.cursor)
+        query = query.where(sa.tuple_(bookings.c.start_at, bookings.c.id) < (at, booking_id))
+    query = query.order_by(bookings.c.start_at.desc(), bookings.c.id.desc()).limit(cmd.limit + 1)
+    async with ctx.uow() as uow:
+        rows = (await uow.execute(query)).all()
+    page = rows[: cmd.limit]
+    return msg.BookingList(
+        bookings=[_info(r) for r in page],
+        next_cursor=_cursor(page[-1]) if len(rows) > cmd.limit and page else None,
+    )
+
+
+async def confirm_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+    if row.status != msg.BookingStatus.PENDING.value:
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            "not_pending",
+            f"Only a pending booking can be confirmed; this one is {row.status}.",
+        )
+    if row.hold_expires_at is not None and row.hold_expires_at < datetime.now(UTC):
+        raise ServiceError(ErrorKind.CONFLICT, "expired", "This pending booking has expired.")
+    # compare-and-swap: of two concurrent confirms only one moves AWAITING_OWNER on
+    try:
+        return await _write_and_confirm(ctx, cmd, row.id, Step.AWAITING_OWNER)
+    except ServiceError as exc:
+        if exc.code == "booking_changed":
+            raise ServiceError(
+                ErrorKind.CONFLICT,
+                "not_pending",
+                "The booking was confirmed, declined or expired meanwhile.",
+            ) from exc
+        raise
+
+
+async def _end_pending(
+    ctx: Context, cause: Message, booking_id: str, status: msg.BookingStatus, spec: Any, reason: str
+) -> msg.BookingReply:
+    row = await _step(
+        ctx,
+        booking_id,
+        Step.AWAITING_OWNER,
+        Step.COMPENSATING,
+        reason=reason[:500],
+    )
+    if row is None:
+        raise ServiceError(ErrorKind.CONFLICT, "not_pending", "The booking is no longer pending.")
+    await ctx.rpc.call(
+        bill.RELEASE_BOOKING_QUOTA,
+        bill.ReleaseBookingQuota(**cause.caused(tenant_id=row.tenant_id), booking_id=booking_id),
+        timeout=ctx.participant_timeout,
+    )
+    final = await _step(
+        ctx,
+        booking_id,
+        Step.COMPENSATING,
+        Step.COMPENSATED,
+        status=status.value,
+        hold_expires_at=None,
+        quota_reserved=False,
+    )
+    assert final is not None
+    await _emit(ctx, cause, spec, final)
+    return msg.BookingReply(booking=_info(final))
+
+
+async def decline_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingReply:
+    async with ctx.uow() as uow:
+        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+    if row.status != msg.BookingStatus.PENDING.value:
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            "not_pending",
+            f"Only a pending booking can be declined; this one is {row.status}.",
+        )
+    reason = clean_text(cmd.reason, 500) or "Declined by the owner."
+    return await _end_pending(
+        ctx, cmd, row.id, msg.BookingStatus.DECLINED, msg.BOOKING_DECLINED, reason
+    )
+
+
+async def cancel_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingReply:
+    """Cancel: delete the provider event and free the slot. Quota: released when the meeting
+    has not started yet (it never happened), kept otherwise."""
+    async with ctx.uow() as uow:
+        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+    if row.status == msg.BookingStatus.PENDING.value:
+        reason = clean_text(cmd.reason, 500) or "Cancelled by the owner."
+        return await _end_pending(
+            ctx, cmd, row.id, msg.BookingStatus.CANCELLED, msg.BOOKING_CANCELLED, reason
+        )
+    if row.status != msg.BookingStatus.CONFIRMED.value:
+        raise ServiceError(
+            ErrorKind.CONFLICT, "not_cancellable", f"A {row.status} booking cannot be cancelled."
+        )
+    claimed = await _step(
+        ctx,
+        row.id,
+        Step.DONE,
+        Step.COMPENSATING,
+        reason=clean_text(cmd.reason, 500) or "Cancelled by the owner.",
+    )
+    if claimed is None:
+        raise ServiceError(ErrorKind.CONFLICT, "not_cancellable", "The booking changed meanwhile.")
+    trace = cmd.caused(tenant_id=row.tenant_id)
+    await ctx.rpc.call(
+        cal.DELETE_BOOKING_EVENT,
+        cal.DeleteBookingEvent(**trace, booking_id=row.id),
+        timeout=ctx.participant_timeout,
+    )
+    if row.start_at > datetime.now(UTC):
+        await ctx.rpc.call(
+            bill.RELEASE_BOOKING_QUOTA,
+            bill.ReleaseBookingQuota(**trace, booking_id=row.id),
+            timeout=ctx.participant_timeout,
+        )
+    final = await _step(
+        ctx,
+        row.id,
+        Step.COMPENSATING,
+        Step.COMPENSATED,
+        status=msg.BookingStatus.CANCELLED.value,
+        event_written=False,
+    )
+    assert final is not None
+    await _emit(ctx, cmd, msg.BOOKING_CANCELLED, final)
+    return msg.BookingReply(booking=_info(final))

@@ -1,0 +1,226 @@
+"""Public availability and booking pages, and the owner's bookings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from contracts import booking as msg
+from cortex_runtime.errors import ServiceError
+from gateway.deps import PublicCaller, TenantCaller
+from gateway.errors import documented
+
+public = APIRouter(prefix="/public", tags=["public"])
+owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
+
+Slug = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class Slot(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class AvailabilityOut(BaseModel):
+    slug: str
+    date: date
+    timezone: str
+    duration: int
+    slots: list[Slot]
+
+
+@public.get(
+    "/{slug}/availability", response_model=AvailabilityOut, responses=documented(400, 404, 429)
+)
+async def availability(
+    slug: Slug,
+    call: PublicCaller,
+    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD")],
+    duration: Annotated[int | None, Query(ge=5, le=720, description="minutes")] = None,
+    timezone: Annotated[str | None, Query(max_length=100, description="IANA zone")] = None,
+) -> AvailabilityOut:
+    """Free windows of at least ``duration`` minutes on ``date``, in ``timezone``'s offsets."""
+    found = await call(
+        msg.GET_AVAILABILITY, slug=slug, day=day, duration_minutes=duration, timezone=timezone
+    )
+    return AvailabilityOut(
+        slug=found.slug,
+        date=found.day,
+        timezone=found.timezone,
+        duration=found.duration_minutes,
+        slots=[Slot(start=s.start, end=s.end) for s in found.slots],
+    )
+
+
+class BookingIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200, examples=["Meeting with Alice"])
+    start: AwareDatetime = Field(examples=["2026-03-15T14:00:00Z"])
+    end: AwareDatetime = Field(examples=["2026-03-15T15:00:00Z"])
+    attendee_email: str = Field(min_length=3, max_length=320)
+    attendee_name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=5000)
+
+
+class CalendarEvent(BaseModel):
+    provider: str
+    calendar_id: str
+    uid: str
+
+
+class BookingOut(BaseModel):
+    booking_id: str
+    status: msg.BookingStatus
+    start: datetime
+    end: datetime
+    title: str
+    attendee_email: str
+    calendar_event: CalendarEvent | None
+
+
+class BookingDetail(BookingOut):
+    slug: str
+    description: str
+    attendee_name: str
+    reason: str | None
+    created_at: datetime
+
+
+class Accepted(BaseModel):
+    booking_id: str
+    status: str = "processing"
+    status_url: str
+
+
+def _out(info: msg.BookingInfo) -> BookingOut:
+    return BookingOut(**info.model_dump(include=set(BookingOut.model_fields)))
+
+
+def _detail(info: msg.BookingInfo) -> BookingDetail:
+    return BookingDetail(**info.model_dump(include=set(BookingDetail.model_fields)))
+
+
+@public.post(
+    "/{slug}/book",
+    status_code=201,
+    response_model=BookingOut,
+    responses={
+        202: {"model": Accepted, "description": "Still running: poll status_url"},
+        **documented(400, 402, 403, 404, 409, 429, 502),
+    },
+)
+async def book(
+    slug: Slug,
+    body: BookingIn,
+    request: Request,
+    call: PublicCaller,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:
+    """Book a slot. Two-phase: hold, check the owner's calendars live, reserve quota, write
+    the event, confirm. A retry with the same ``Idempotency-Key`` returns the first answer."""
+    booking_id = f"bk_{secrets.token_hex(10)}"
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    timeout = request.app.state.settings.booking_timeout_seconds
+    try:
+        reply = await call.with_timeout(timeout)(
+            msg.CREATE_BOOKING,
+            booking_id=booking_id,
+            slug=slug,
+            title=body.title,
+            start=body.start,
+            end=body.end,
+            attendee_email=body.attendee_email,
+            attendee_name=body.attendee_name,
+            description=body.description,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+    except ServiceError as exc:
+        if exc.code == "service_timeout":  # the saga goes on: answer where to look
+            accepted = Accepted(
+                booking_id=booking_id, status_url=f"/public/{slug}/bookings/{booking_id}"
+            )
+            return JSONResponse(accepted.model_dump(), status_code=202)
+        raise
+    return _out(reply.booking)
+
+
+@public.get("/{slug}/bookings/{booking_id}", response_model=BookingOut, responses=documented(404))
+async def public_status(
+    slug: Slug, booking_id: Annotated[str, Path(max_length=100)], call: PublicCaller
+) -> BookingOut:
+    """The status of a booking made on this page (its id is an unguessable token)."""
+    return _out((await call(msg.GET_PUBLIC_BOOKING, slug=slug, booking_id=booking_id)).booking)
+
+
+class BookingPage(BaseModel):
+    bookings: list[BookingDetail]
+    next_cursor: str | None
+
+
+@owner.get("", response_model=BookingPage, responses=documented(400, 401))
+async def list_bookings(
+    call: TenantCaller,
+    status: msg.BookingStatus | None = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> BookingPage:
+    """The tenant's bookings, latest start first; filter by status and a [from, to) range."""
+    page = await call(
+        msg.LIST_BOOKINGS, status=status, start=start, end=end, limit=limit, cursor=cursor
+    )
+    return BookingPage(bookings=[_detail(b) for b in page.bookings], next_cursor=page.next_cursor)
+
+
+BookingId = Annotated[str, Path(max_length=100)]
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+@owner.get("/{booking_id}", response_model=BookingDetail, responses=documented(401, 404))
+async def get_booking(booking_id: BookingId, call: TenantCaller) -> BookingDetail:
+    return _detail((await call(msg.GET_BOOKING, booking_id=booking_id)).booking)
+
+
+@owner.post(
+    "/{booking_id}/confirm", response_model=BookingDetail, responses=documented(401, 404, 409, 502)
+)
+async def confirm(booking_id: BookingId, call: TenantCaller) -> BookingDetail:
+    """Confirm a pending booking: writes the calendar event and commits the quota."""
+    return _detail((await call(msg.CONFIRM_BOOKING, booking_id=booking_id)).booking)
+
+
+@owner.post(
+    "/{booking_id}/decline", response_model=BookingDetail, responses=documented(400, 401, 404, 409)
+)
+async def decline(
+    booking_id: BookingId, call: TenantCaller, body: Annotated[ReasonIn | None, Body()] = None
+) -> BookingDetail:
+    reason = body.reason if body else ""
+    return _detail((await call(msg.DECLINE_BOOKING, booking_id=booking_id, reason=reason)).booking)
+
+
+@owner.post(
+    "/{booking_id}/cancel",
+    response_model=BookingDetail,
+    responses=documented(400, 401, 404, 409, 502),
+)
+async def cancel(
+    booking_id: BookingId, call: TenantCaller, body: Annotated[ReasonIn | None, Body()] = None
+) -> BookingDetail:
+    """Cancel: the calendar event is deleted and the slot freed; the month's quota is given
+    back when the meeting had not started yet."""
+    reason = body.reason if body else ""
+    return _detail((await call(msg.CANCEL_BOOKING, booking_id=booking_id, reason=reason)).booking)

@@ -1,0 +1,224 @@
+"""Caller profiles and booking policies: ``/api/v1/callers`` and ``/api/v1/policies``.
+
+Values are checked by the booking service, so an unknown trust level, condition type,
+action or a bad condition value is a 400 with a precise ``code``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from contracts import policies as msg
+from gateway.deps import TenantCaller
+from gateway.errors import documented
+
+router = APIRouter()
+
+_ID = 100
+
+
+def _id(value: str) -> str:
+    return value[:_ID]
+
+
+# --- callers ---------------------------------------------------------------------------------
+
+
+class NewCaller(BaseModel):
+    email: str = Field(max_length=320, examples=["alice@example.com"])
+    display_name: str = Field(default="", max_length=400, examples=["Alice Smith"])
+    trust_level: str = Field(
+        default="standard",
+        max_length=40,
+        description="trusted, standard, restricted or blocked (always denied).",
+        examples=["trusted"],
+    )
+
+
+class CallerChange(BaseModel):
+    """Fields left out are kept."""
+
+    email: str | None = Field(default=None, max_length=320, examples=["alice@example.com"])
+    display_name: str | None = Field(default=None, max_length=400, examples=["Alice Smith"])
+    trust_level: str | None = Field(default=None, max_length=40, examples=["restricted"])
+
+
+class CallerList(BaseModel):
+    callers: list[msg.CallerInfo]
+
+
+class DeletedCaller(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+@router.post(
+    "/api/v1/callers",
+    tags=["callers"],
+    status_code=201,
+    response_model=msg.CallerInfo,
+    responses=documented(400, 401, 409),
+)
+async def create_caller(body: NewCaller, call: TenantCaller) -> msg.CallerInfo:
+    """Describe a caller. A booking's caller is found by its ``attendee_email``; the e-mail is
+    unique per tenant (case-insensitive): a second caller with it is a 409."""
+    created = await call(
+        msg.CREATE_CALLER,
+        email=body.email,
+        display_name=body.display_name,
+        trust_level=body.trust_level,
+    )
+    return created.caller
+
+
+@router.get(
+    "/api/v1/callers", tags=["callers"], response_model=CallerList, responses=documented(401)
+)
+async def list_callers(call: TenantCaller) -> CallerList:
+    """The tenant's callers, oldest first."""
+    return CallerList(callers=(await call(msg.LIST_CALLERS)).callers)
+
+
+@router.put(
+    "/api/v1/callers/{caller_id}",
+    tags=["callers"],
+    response_model=msg.CallerInfo,
+    responses=documented(400, 401, 404, 409),
+)
+async def update_caller(caller_id: str, body: CallerChange, call: TenantCaller) -> msg.CallerInfo:
+    """Change a caller's e-mail, display name or trust level; fields left out are kept."""
+    updated = await call(
+        msg.UPDATE_CALLER,
+        caller_id=_id(caller_id),
+        email=body.email,
+        display_name=body.display_name,
+        trust_level=body.trust_level,
+    )
+    return updated.caller
+
+
+@router.delete(
+    "/api/v1/callers/{caller_id}",
+    tags=["callers"],
+    response_model=DeletedCaller,
+    responses=documented(401, 404),
+)
+async def delete_caller(caller_id: str, call: TenantCaller) -> DeletedCaller:
+    """Forget a caller: their next bookings are decided as a standard caller's."""
+    deleted = await call(msg.DELETE_CALLER, caller_id=_id(caller_id))
+    return DeletedCaller(id=deleted.caller_id)
+
+
+# --- policies --------------------------------------------------------------------------------
+
+_CONDITIONS = (
+    "caller_domain (a domain such as example.com, or internal / external relative to the "
+    "owner's e-mail domain), caller_email, caller_trust_level, duration_over (minutes, "
+    "1-1440), weekday (comma list of mon..sun), outside_hours (HH:MM-HH:MM in the owner's "
+    "time zone; may cross midnight)."
+)
+
+
+class NewPolicy(BaseModel):
+    name: str = Field(max_length=400, examples=["Block external bookings"])
+    condition_type: str = Field(max_length=60, description=_CONDITIONS, examples=["caller_domain"])
+    condition_value: str = Field(max_length=400, examples=["external"])
+    action: str = Field(
+        max_length=60, description="allow, deny or require_confirmation.", examples=["deny"]
+    )
+    priority: int = Field(
+        default=0,
+        ge=-msg.MAX_PRIORITY,
+        le=msg.MAX_PRIORITY,
+        description="Higher first; equal priorities are evaluated oldest first.",
+        examples=[100],
+    )
+    enabled: bool = True
+
+
+class PolicyChange(BaseModel):
+    """Fields left out are kept; the resulting policy is validated as a whole."""
+
+    name: str | None = Field(default=None, max_length=400)
+    condition_type: str | None = Field(default=None, max_length=60, description=_CONDITIONS)
+    condition_value: str | None = Field(default=None, max_length=400)
+    action: str | None = Field(default=None, max_length=60)
+    priority: int | None = Field(default=None, ge=-msg.MAX_PRIORITY, le=msg.MAX_PRIORITY)
+    enabled: bool | None = None
+
+
+class PolicyList(BaseModel):
+    policies: list[msg.PolicyInfo] = Field(
+        description="In evaluation order: priority descending, then oldest first."
+    )
+
+
+class DeletedPolicy(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+@router.post(
+    "/api/v1/policies",
+    tags=["policies"],
+    status_code=201,
+    response_model=msg.PolicyInfo,
+    responses=documented(400, 401, 409),
+)
+async def create_policy(body: NewPolicy, call: TenantCaller) -> msg.PolicyInfo:
+    """Create a booking policy. Each booking is decided by the enabled policies in order of
+    descending priority (ties: oldest first): the first that matches decides, and none
+    matching allows. A ``blocked`` caller is always denied. Unknown condition types, values or
+    actions are refused here with a 400, never at booking time."""
+    created = await call(
+        msg.CREATE_POLICY,
+        name=body.name,
+        condition_type=body.condition_type,
+        condition_value=body.condition_value,
+        action=body.action,
+        priority=body.priority,
+        enabled=body.enabled,
+    )
+    return created.policy
+
+
+@router.get(
+    "/api/v1/policies", tags=["policies"], response_model=PolicyList, responses=documented(401)
+)
+async def list_policies(call: TenantCaller) -> PolicyList:
+    """The tenant's policies in evaluation order."""
+    return PolicyList(policies=(await call(msg.LIST_POLICIES)).policies)
+
+
+@router.get(
+    "/api/v1/policies/{policy_id}",
+    tags=["policies"],
+    response_model=msg.PolicyInfo,
+    responses=documented(401, 404),
+)
+async def get_policy(policy_id: str, call: TenantCaller) -> msg.PolicyInfo:
+    return (await call(msg.GET_POLICY, policy_id=_id(policy_id))).policy
+
+
+@router.put(
+    "/api/v1/policies/{policy_id}",
+    tags=["policies"],
+    response_model=msg.PolicyInfo,
+    responses=documented(400, 401, 404),
+)
+async def update_policy(policy_id: str, body: PolicyChange, call: TenantCaller) -> msg.PolicyInfo:
+    """Change some fields of a policy; fields left out are kept."""
+    updated = await call(msg.UPDATE_POLICY, policy_id=_id(policy_id), **body.model_dump())
+    return updated.policy
+
+
+@router.delete(
+    "/api/v1/policies/{policy_id}",
+    tags=["policies"],
+    response_model=DeletedPolicy,
+    responses=documented(401, 404),
+)
+async def delete_policy(policy_id: str, call: TenantCaller) -> DeletedPolicy:
+    deleted = await call(msg.DELETE_POLICY, policy_id=_id(policy_id))
+    return DeletedPolicy(id=deleted.policy_id)

@@ -1,0 +1,178 @@
+"""The saga under faults: a failing provider write, a stalled participant, a killed replica."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from cortex_dev.embedded import Radicale, free_port
+from cortex_dev.stack import Stack
+from tests.e2e.booking.test_booking_e2e import (
+    Owner,
+    System,
+    at,
+    book,
+    future_day,
+    make_owner,
+    radicale_uids,
+)
+
+pytestmark = pytest.mark.e2e
+
+MAX_CALENDAR_WRITE = 4000  # bytes Radicale accepts in one request
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    root = tmp_path_factory.mktemp("saga-faults")
+    radicale = Radicale(
+        root / "radicale", free_port(), max_content_length=MAX_CALENDAR_WRITE
+    ).start()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ.update(
+        CORTEX_NATS_PORT=str(free_port()),
+        CORTEX_POSTGRES_PORT=str(free_port()),
+        CORTEX_BOOKING_HOLD_SECONDS="4",
+        CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS="1",
+        CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS="20",
+        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="2",
+    )
+    stack = Stack(
+        data_dir=root / "data", gateway_port=free_port(), replicas={"booking": 2}, environ=environ
+    )
+    try:
+        stack.up()
+        yield System(stack, radicale)
+    finally:
+        for child in stack.children:  # nothing may stay stopped
+            if child.alive and child.process is not None:
+                child.process.send_signal(signal.SIGCONT)
+        stack.stop()
+        radicale.stop()
+
+
+async def booking_rows(system: System, booking_id: str | None = None) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(system.stack.database_urls["booking"].replace("+asyncpg", ""))
+    try:
+        if booking_id:
+            return await conn.fetch("SELECT * FROM bookings WHERE id = $1", booking_id)
+        return await conn.fetch("SELECT * FROM bookings")
+    finally:
+        await conn.close()
+
+
+async def reservations(system: System, booking_id: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(system.stack.database_urls["billing"].replace("+asyncpg", ""))
+    try:
+        table = await conn.fetchval(
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%reservation%' LIMIT 1"
+        )
+        assert table, "billing keeps its quota reservations in a table"
+        return await conn.fetch(f"SELECT * FROM {table} WHERE booking_id = $1", booking_id)
+    finally:
+        await conn.close()
+
+
+def offered(system: System, owner: Owner, day: object, hhmm: str) -> bool:
+    slots = httpx.get(
+        f"{system.gateways[0]}/public/{owner.slug}/availability", params={"date": str(day)}
+    ).json()["slots"]
+    return any(s["start"][11:16] <= hhmm < s["end"][11:16] for s in slots)
+
+
+def test_a_failed_provider_write_releases_everything(system: System) -> None:
+    owner = make_owner(system)
+    day = future_day(4)
+    failed = book(
+        system.gateways[0],
+        owner,
+        at(day, 10),
+        at(day, 11),
+        description="x" * (MAX_CALENDAR_WRITE + 500),
+    )
+    assert failed.status_code == 502, failed.text
+    assert failed.json()["code"] == "calendar_write_failed"
+    assert "calendar" in failed.json()["error"]
+    row = next(r for r in asyncio.run(booking_rows(system)) if r["slug"] == owner.slug)
+    assert (row["status"], row["saga_step"]) == ("failed", "compensated")
+    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, row["id"])))
+    assert offered(system, owner, day, "10:00")
+    again = book(system.gateways[0], owner, at(day, 10), at(day, 11))
+    assert again.status_code == 201, again.text
+    assert radicale_uids(owner) == [again.json()["booking_id"]]
+
+
+def _process(system: System, name: str) -> int:
+    child = system.stack.child(name)
+    assert child.process is not None
+    return child.process.pid
+
+
+def test_a_stalled_participant_gives_202_then_the_saga_finishes(system: System) -> None:
+    owner = make_owner(system)
+    day = future_day(5)
+    billing = _process(system, "billing-1")
+    os.kill(billing, signal.SIGSTOP)
+    try:
+        accepted = book(system.gateways[0], owner, at(day, 9), at(day, 9, 30))
+        assert accepted.status_code == 202, accepted.text
+        body = accepted.json()
+        assert body["status"] == "processing"
+        assert body["status_url"] == f"/public/{owner.slug}/bookings/{body['booking_id']}"
+    finally:
+        os.kill(billing, signal.SIGCONT)
+    deadline = time.monotonic() + 40
+    status = None
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{system.gateways[0]}{body['status_url']}").json()["status"]
+        if status in ("confirmed", "failed"):
+            break
+        time.sleep(0.3)
+    assert status == "confirmed"
+    assert body["booking_id"] in radicale_uids(owner)
+
+
+def test_killed_booking_replicas_mid_saga_are_recovered(system: System) -> None:
+    owner = make_owner(system)
+    day = future_day(6)
+    billing = _process(system, "billing-1")
+    os.kill(billing, signal.SIGSTOP)  # the saga stalls at the quota reservation: mid-prepare
+    try:
+        accepted = book(system.gateways[0], owner, at(day, 15), at(day, 15, 30))
+        assert accepted.status_code == 202, accepted.text
+        booking_id = accepted.json()["booking_id"]
+        rows = asyncio.run(booking_rows(system, booking_id))
+        assert rows and rows[0]["saga_step"] == "preparing"
+        for name in ("booking-1", "booking-2"):
+            system.stack.child(name).stop(signal.SIGKILL)
+    finally:
+        os.kill(billing, signal.SIGCONT)
+    for name in ("booking-1", "booking-2"):
+        system.stack.child(name).start()
+    deadline = time.monotonic() + 60
+    row = None
+    while time.monotonic() < deadline:
+        row = asyncio.run(booking_rows(system, booking_id))[0]
+        if row["saga_step"] in ("done", "compensated"):
+            break
+        time.sleep(0.5)
+    assert row is not None and (row["status"], row["saga_step"]) == ("failed", "compensated"), dict(
+        row or {}
+    )
+    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, booking_id)))
+    assert booking_id not in radicale_uids(owner)
+    assert offered(system, owner, day, "15:00")
+    # no hold outlives its expiry anywhere
+    stale = [
+        r["id"] for r in asyncio.run(booking_rows(system))
+        if r["status"] == "held" and r["hold_expires_at"] is not None
+        and r["hold_expires_at"].timestamp() < time.time() - 10
+    ]  # fmt: skip
+    assert stale == []
