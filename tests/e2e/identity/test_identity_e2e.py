@@ -699,6 +699,8 @@ PUBLIC_API_OPERATIONS = {
     # where an OAuth provider sends the user's browser back: it carries no API key, the
     # signed ``state`` names the tenant (the calendars service verifies it)
     "GET /api/v1/calendars/{provider}/callback",
+    # TOON conversion is a public utility (rate-limited per IP like availability)
+    "POST /api/v1/toon/encode",
 }
 """The only operations under /api/v1/ besides the webhooks that take no API key; adding one
 is a deliberate decision recorded here."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from contracts import identity
+from contracts import billing, identity
 from contracts.envelope import Message
 from contracts.rpc import Rpc
 from cortex_dev.stack import DEFAULT_GATEWAY_PORT, Stack
@@ -128,6 +128,37 @@ def tenant_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _set_plan(tenant_id: str, tier: str) -> billing.PlanSet:
+    broker = build_broker(_nats_url(), "cortex-cli")
+    async with broker:
+        await asyncio.wait_for(broker.connect(), timeout=10)
+        client = RpcClient(broker, timeout=15)
+        # a tenant identity knows, so a typo does not make a plan for nobody
+        await client.call(identity.GET_SETTINGS, identity.GetSettings(tenant_id=tenant_id))
+        return await client.call(billing.SET_PLAN, billing.SetPlan(tenant_id=tenant_id, tier=tier))
+
+
+def plan_set(args: argparse.Namespace) -> int:
+    """Move a tenant to a tier without Stripe: the same plan change (and plan_changed event)."""
+    try:
+        reply = asyncio.run(_set_plan(args.tenant, args.tier))
+    except ServiceError as exc:
+        print(json.dumps({"error": exc.reply.message, "code": exc.code}), file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "tenant_id": args.tenant,
+                "tier": reply.tier.value,
+                "previous_tier": reply.previous_tier.value,
+                "changed": reply.changed,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortex", description="Cortex operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", default=None, help="display name")
     create.add_argument("--user-type", default="individual", choices=["individual", "developer"])
     create.set_defaults(run=tenant_create)
+    plan = commands.add_parser("plan", help="plans").add_subparsers(dest="verb", required=True)
+    set_tier = plan.add_parser("set", help="move a tenant to a plan tier (without Stripe)")
+    set_tier.add_argument("tenant", help="tenant id (tn_...)")
+    set_tier.add_argument("tier", choices=[tier.value for tier in billing.PlanTier])
+    set_tier.set_defaults(run=plan_set)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -18,10 +18,14 @@ from cortex_runtime.client import RpcClient
 from cortex_runtime.logs import correlated
 from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers
-from gateway.routes import bookings, calendars, callers_policies, health, keys
+from gateway.hardening import Hardening
+from gateway.quota import CallQuota, rate_limit_headers
+from gateway.routes import billing as billing_routes
+from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
 from gateway.routes import identity as identity_routes
 from gateway.routes import settings as settings_routes
 from gateway.settings import GatewaySettings
+from gateway.toon import ToonResponses
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +40,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def forget_all_keys() -> None:
         # revocations may have been missed while disconnected
         key_cache.clear()
+        call_quota.forget()
 
     broker = build_broker(
         settings.nats_url, name=f"cortex-{subjects.GATEWAY}", reconnected_cb=forget_all_keys
     )
+    call_quota = CallQuota(broker)
+    call_quota.subscribe()  # plan_changed: every replica drops the tenant's cached limit
 
     # every replica hears every revocation: plain subscriptions, no queue group
     @broker.subscriber(identity.API_KEY_REVOKED.subject, title="gateway: forget revoked key")
@@ -76,7 +83,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.broker = broker
     app.state.key_cache = key_cache
+    app.state.call_quota = call_quota
+    app.middleware("http")(rate_limit_headers)
     install_error_handlers(app)
+    origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+    app.add_middleware(ToonResponses)
+    app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes, cors_origins=origins)
 
     @app.middleware("http")
     async def request_id(
@@ -98,4 +110,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(bookings.public)
     app.include_router(bookings.owner)
     app.include_router(callers_policies.router)
+    app.include_router(toon.router)
+    app.include_router(billing_routes.router)
+    app.include_router(dashboard.router)
     return app

@@ -149,6 +149,7 @@ async def authenticate(request: Request) -> Principal:
         cache.put(key, principal)
     request.app.state.key_usage.touch(principal.key_id)
     request.state.tenant_id = principal.tenant_id
+    await request.app.state.call_quota.admit(principal.tenant_id, request)
     return principal
 
 

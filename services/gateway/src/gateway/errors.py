@@ -64,8 +64,9 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Rate limited",
         502: "An upstream provider failed",
         503: "A service or the message broker is unavailable",
+        504: "A service did not answer in time",
     }
-    return {s: {"model": ErrorBody, "description": described[s]} for s in (*statuses, 503)}
+    return {s: {"model": ErrorBody, "description": described[s]} for s in (*statuses, 503, 504)}
 
 
 def error_response(
@@ -107,6 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         status = STATUS_OF_KIND.get(exc.kind, 500)
+        if exc.code == "service_timeout":
+            status = 504  # a service did not answer in time
         headers = None
         if status == 503:
             headers = {"Retry-After": "1"}

@@ -20,6 +20,14 @@ class GatewaySettings(CortexSettings):
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, description="How long /ready waits for each service's ping"
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above)"
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call authenticated routes from a "
+        "browser; public routes are open to all",
+    )
     booking_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long POST /book waits before answering 202"
     )

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway import toon
+from gateway.errors import documented
+
+router = APIRouter(prefix="/api/v1/toon", tags=["toon"])
+
+
+class EncodeIn(BaseModel):
+    json_value: Any = Field(alias="json", description="Any JSON value")
+
+
+class EncodeOut(BaseModel):
+    toon: str
+    json_tokens: int = Field(description="Tokens of the compact JSON (cl100k_base)")
+    json_pretty_tokens: int = Field(description="Tokens of the JSON indented by 2")
+    toon_tokens: int
+    savings: float = Field(description="Share of the compact JSON's tokens saved, 0.0-1.0")
+
+
+@router.post("/encode", response_model=EncodeOut, responses=documented(400, 413, 415, 429))
+async def encode(body: EncodeIn) -> EncodeOut:
+    """Convert JSON to TOON (spec v3); ``toon_format.decode`` gives the input back."""
+    value = body.json_value
+    text = toon.encode(value)
+    compact = toon.count_tokens(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    pretty = toon.count_tokens(json.dumps(value, indent=2, ensure_ascii=False))
+    tokens = toon.count_tokens(text)
+    savings = round(1 - tokens / compact, 4) if compact else 0.0
+    return EncodeOut(
+        toon=text,
+        json_tokens=compact,
+        json_pretty_tokens=pretty,
+        toon_tokens=tokens,
+        savings=savings,
+    )
