@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from cortex_dev.embedded import free_port
-from cortex_dev.stack import Stack
+from cortex_dev.stack import Stack, isolated_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,7 @@ def test_cortex_up_serves_ready_and_stops_leaving_nothing(tmp_path: Path) -> Non
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ = isolated_environ()
     environ.update(CORTEX_NATS_PORT=str(free_port()), CORTEX_POSTGRES_PORT=str(free_port()))
     system = Stack(data_dir=tmp_path / "data", gateway_port=free_port(), environ=environ)
     try:

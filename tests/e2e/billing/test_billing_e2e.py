@@ -33,7 +33,7 @@ from contracts.rpc import Rpc
 from cortex_dev.embedded import free_port, port_is_free
 from cortex_dev.fakes.server import run_in_thread
 from cortex_dev.fakes.stripe import FakeStripe, event
-from cortex_dev.stack import Stack
+from cortex_dev.stack import Stack, isolated_environ
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 
@@ -112,7 +112,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     for price in PRICES.values():
         fake.add_price(price)
     stripe_url, stop_stripe = run_in_thread(fake.app)
-    environ = _clean_environ()
+    environ = isolated_environ()
     environ.update(
         CORTEX_NATS_PORT=str(free_port()),
         CORTEX_POSTGRES_PORT=str(free_port()),

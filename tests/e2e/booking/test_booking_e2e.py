@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack
+from cortex_dev.stack import Stack, isolated_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ class System:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     root = tmp_path_factory.mktemp("booking-e2e")
     radicale = Radicale(root / "radicale", free_port()).start()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ = isolated_environ()
     environ.update(
         CORTEX_NATS_PORT=str(free_port()),
         CORTEX_POSTGRES_PORT=str(free_port()),

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack
+from cortex_dev.stack import Stack, isolated_environ
 from tests.e2e.booking.test_booking_e2e import (
     Owner,
     System,
@@ -35,7 +35,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     radicale = Radicale(
         root / "radicale", free_port(), max_content_length=MAX_CALENDAR_WRITE
     ).start()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ = isolated_environ()
     environ.update(
         CORTEX_NATS_PORT=str(free_port()),
         CORTEX_POSTGRES_PORT=str(free_port()),

@@ -38,7 +38,7 @@ from contracts import identity as msg
 from contracts.envelope import Message
 from contracts.rpc import Rpc
 from cortex_dev.embedded import free_port, port_is_free, run_sync
-from cortex_dev.stack import Stack
+from cortex_dev.stack import Stack, isolated_environ
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 
@@ -147,7 +147,7 @@ def _clean_environ() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     clerk_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    environ = _clean_environ()
+    environ = isolated_environ()
     environ.update(
         CORTEX_NATS_PORT=str(free_port()),
         CORTEX_POSTGRES_PORT=str(free_port()),

@@ -281,3 +281,20 @@ class Stack:
         self.runtime_file.write_text(
             json.dumps({"nats_url": self.nats_url, "gateway_urls": self.gateway_urls})
         )
+
+
+def isolated_environ(**overrides: str) -> dict[str, str]:
+    """The environment for a system a test starts: none of this shell's CORTEX_ settings,
+    free ports for NATS and PostgreSQL, and per-IP limits raised (every test request comes
+    from 127.0.0.1); a test of the limits sets its own."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    environ.update(
+        CORTEX_NATS_PORT=str(free_port()),
+        CORTEX_POSTGRES_PORT=str(free_port()),
+        CORTEX_GATEWAY_RATE_AVAILABILITY_PER_MINUTE="100000",
+        CORTEX_GATEWAY_RATE_BOOK_PER_HOUR="100000",
+        CORTEX_GATEWAY_RATE_RESOLVE_PER_MINUTE="100000",
+        CORTEX_GATEWAY_RATE_TOON_PER_MINUTE="100000",
+    )
+    environ.update(overrides)
+    return environ

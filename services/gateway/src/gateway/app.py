@@ -19,6 +19,7 @@ from cortex_runtime.logs import correlated
 from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers
 from gateway.hardening import Hardening
+from gateway.limits import Limit, RateLimiter
 from gateway.quota import CallQuota, rate_limit_headers
 from gateway.routes import billing as billing_routes
 from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
@@ -84,6 +85,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.broker = broker
     app.state.key_cache = key_cache
     app.state.call_quota = call_quota
+    app.state.rate_limiter = RateLimiter(broker, settings.trusted_proxies)
+    app.state.rate_limits = {
+        "availability": Limit("availability", settings.rate_availability_per_minute, 60),
+        "book": Limit("book", settings.rate_book_per_hour, 3600, fail_open=False),
+        "resolve": Limit("resolve", settings.rate_resolve_per_minute, 60),
+        "toon": Limit("toon", settings.rate_toon_per_minute, 60),
+    }
     app.middleware("http")(rate_limit_headers)
     install_error_handlers(app)
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())

@@ -28,6 +28,14 @@ class GatewaySettings(CortexSettings):
         description="Comma-separated origins allowed to call authenticated routes from a "
         "browser; public routes are open to all",
     )
+    rate_availability_per_minute: int = Field(default=60, ge=1, description="Per client IP")
+    rate_book_per_hour: int = Field(default=10, ge=1, description="Per client IP")
+    rate_resolve_per_minute: int = Field(default=30, ge=1, description="Per client IP")
+    rate_toon_per_minute: int = Field(default=60, ge=1, description="Per client IP")
+    trusted_proxies: str = Field(
+        default="",
+        description="CIDR networks of proxies whose X-Forwarded-For is believed (none by default)",
+    )
     booking_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long POST /book waits before answering 202"
     )

@@ -8,7 +8,7 @@ import secrets
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -16,6 +16,7 @@ from contracts import booking as msg
 from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
+from gateway.limits import limited
 
 public = APIRouter(prefix="/public", tags=["public"])
 owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
@@ -37,7 +38,10 @@ class AvailabilityOut(BaseModel):
 
 
 @public.get(
-    "/{slug}/availability", response_model=AvailabilityOut, responses=documented(400, 404, 429)
+    "/{slug}/availability",
+    response_model=AvailabilityOut,
+    responses=documented(400, 404, 429),
+    dependencies=[Depends(limited("availability"))],
 )
 async def availability(
     slug: Slug,
@@ -114,6 +118,7 @@ def _detail(info: msg.BookingInfo) -> BookingDetail:
         202: {"model": Accepted, "description": "Still running: poll status_url"},
         **documented(400, 402, 403, 404, 409, 429, 502),
     },
+    dependencies=[Depends(limited("book"))],
 )
 async def book(
     slug: Slug,

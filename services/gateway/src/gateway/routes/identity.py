@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from contracts import identity as msg
@@ -13,6 +13,7 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
+from gateway.limits import limited
 
 router = APIRouter()
 
@@ -30,7 +31,13 @@ def public_base(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-@router.get("/resolve", response_model=Resolution, responses=documented(400, 404), tags=["public"])
+@router.get(
+    "/resolve",
+    response_model=Resolution,
+    responses=documented(400, 404, 429),
+    tags=["public"],
+    dependencies=[Depends(limited("resolve"))],
+)
 async def resolve(
     request: Request,
     call: PublicCaller,

@@ -3,11 +3,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from gateway import toon
 from gateway.errors import documented
+from gateway.limits import limited
 
 router = APIRouter(prefix="/api/v1/toon", tags=["toon"])
 
@@ -24,7 +25,12 @@ class EncodeOut(BaseModel):
     savings: float = Field(description="Share of the compact JSON's tokens saved, 0.0-1.0")
 
 
-@router.post("/encode", response_model=EncodeOut, responses=documented(400, 413, 415, 429))
+@router.post(
+    "/encode",
+    response_model=EncodeOut,
+    responses=documented(400, 413, 415, 429),
+    dependencies=[Depends(limited("toon"))],
+)
 async def encode(body: EncodeIn) -> EncodeOut:
     """Convert JSON to TOON (spec v3); ``toon_format.decode`` gives the input back."""
     value = body.json_value
