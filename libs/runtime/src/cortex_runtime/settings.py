@@ -40,7 +40,10 @@ def shared_field(default: Any, env: str, description: str) -> Any:
 class CortexSettings(BaseSettings):
     """Base of every service's settings. Subclasses set ``env_prefix``."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+    # an empty variable (compose passes `${X:-}` through) means "not set", not ""
+    model_config = SettingsConfigDict(
+        extra="ignore", env_file=None, populate_by_name=True, env_ignore_empty=True
+    )
 
     env: Environment = shared_field(
         Environment.DEVELOPMENT, "CORTEX_ENV", "development, test or production"
