@@ -355,3 +355,78 @@ def test_pending_confirm_decline_cancel(system: System) -> None:
     assert [b["booking_id"] for b in listed["bookings"]] == [booking_id]
     other = make_owner(system)
     assert httpx.get(f"{gw}/api/v1/bookings/{booking_id}", headers=other.auth).status_code == 404
+
+
+POLICY_CASES = [
+    # condition_type, condition_value matching the booking below (10:00-11:30 UTC, guest@partner.org)
+    ("caller_domain", "partner.org"),
+    ("caller_domain", "external"),
+    ("caller_email", "guest@partner.org"),
+    ("caller_trust_level", "standard"),
+    ("duration_over", "60"),
+    ("weekday", "mon,tue,wed,thu,fri,sat,sun"),
+    ("outside_hours", "11:00-18:00"),
+]
+
+
+@pytest.mark.parametrize(("condition_type", "condition_value"), POLICY_CASES)
+def test_each_policy_condition_through_the_api(
+    system: System, condition_type: str, condition_value: str
+) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[0]
+    day = future_day(12)
+    policy = httpx.post(
+        f"{gw}/api/v1/policies",
+        json={"name": f"No {condition_type}", "condition_type": condition_type,
+              "condition_value": condition_value, "action": "deny", "priority": 10},
+        headers=owner.auth,
+    )  # fmt: skip
+    assert policy.status_code == 201, policy.text
+    body = {"title": "t", "start": at(day, 10).isoformat(), "end": at(day, 11, 30).isoformat(),
+            "attendee_email": "guest@partner.org"}  # fmt: skip
+    denied = httpx.post(f"{gw}/public/{owner.slug}/book", json=body, timeout=30)
+    assert denied.status_code == 403, denied.text
+    assert (
+        denied.json()["code"] == "policy_denied"
+        and f"No {condition_type}" in denied.json()["error"]
+    )
+    # a higher-priority allow decides first
+    allow = httpx.post(
+        f"{gw}/api/v1/policies",
+        json={"name": "VIPs", "condition_type": "caller_email", "condition_value": "guest@partner.org",
+              "action": "allow", "priority": 20},
+        headers=owner.auth,
+    )  # fmt: skip
+    assert allow.status_code == 201
+    assert httpx.post(f"{gw}/public/{owner.slug}/book", json=body, timeout=30).status_code == 201
+
+
+def test_require_confirmation_and_trust_levels_through_the_api(system: System) -> None:
+    owner = make_owner(system)
+    gw = system.gateways[1]
+    day = future_day(13)
+    assert httpx.post(f"{gw}/api/v1/policies", headers=owner.auth, json={
+        "name": "Check restricted", "condition_type": "caller_trust_level", "condition_value": "restricted",
+        "action": "require_confirmation", "priority": 5}).status_code == 201  # fmt: skip
+    for email, level in (("r@x.org", "restricted"), ("b@x.org", "blocked"), ("t@x.org", "trusted")):
+        created = httpx.post(f"{gw}/api/v1/callers", headers=owner.auth,
+                             json={"email": email, "display_name": level, "trust_level": level})  # fmt: skip
+        assert created.status_code == 201, created.text
+    assert httpx.post(f"{gw}/api/v1/callers", headers=owner.auth,
+                      json={"email": "R@x.org", "trust_level": "trusted"}).status_code == 409  # fmt: skip
+    assert httpx.post(f"{gw}/api/v1/callers", headers=owner.auth,
+                      json={"email": "n@x.org", "trust_level": "vip"}).status_code == 400  # fmt: skip
+
+    def attempt(email: str, hour: int) -> httpx.Response:
+        return book(gw, owner, at(day, hour), at(day, hour, 30), attendee_email=email)
+
+    pending = attempt("r@x.org", 9)
+    assert pending.status_code == 201 and pending.json()["status"] == "pending"
+    blocked = attempt("b@x.org", 10)
+    assert blocked.status_code == 403 and blocked.json()["code"] == "policy_denied"
+    assert attempt("t@x.org", 11).json()["status"] == "confirmed"
+    assert attempt("unknown@x.org", 12).json()["status"] == "confirmed"  # standard by default
+    bad = httpx.post(f"{gw}/api/v1/policies", headers=owner.auth, json={
+        "name": "x", "condition_type": "moon_phase", "condition_value": "full", "action": "deny"})  # fmt: skip
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_condition_type"

@@ -1,0 +1,96 @@
+"""S2: bookings through the gateway for non-conflicting slots (full saga, no calendar
+connected), versus a bare asyncpg INSERT into a table with the same exclusion constraint."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.common import Owner, check, row
+from bench.load import run_load
+
+CONCURRENCY = 8
+TOTAL = 200
+
+
+def slot(i: int) -> tuple[datetime, datetime]:
+    """The i-th distinct 30-minute slot: one per hour, from the day after tomorrow on."""
+    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = base + timedelta(days=2 + i // 24, hours=i % 24)
+    return start, start + timedelta(minutes=30)
+
+
+async def _gateway(gateway: str, owner: Owner) -> dict[str, Any]:
+    url = f"{gateway}/public/{owner.slug}/book"
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def one(i: int) -> str | None:
+            start, end = slot(i)
+            body = {"title": f"bench {i}", "start": start.isoformat(), "end": end.isoformat(),
+                    "attendee_email": f"guest{i}@example.org"}  # fmt: skip
+            response = await client.post(url, json=body)
+            error = check(response, 201)
+            if error is None and response.json().get("status") != "confirmed":
+                return f"not_confirmed {response.text[:200]}"
+            return error
+
+        return (await run_load(one, concurrency=CONCURRENCY, total=TOTAL)).summary()
+
+
+async def _baseline(database_url: str) -> dict[str, Any]:
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    table = f"bench_bookings_{uuid.uuid4().hex[:8]}"
+    pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+            await conn.execute(
+                f"CREATE TABLE {table} (id uuid PRIMARY KEY, tenant_id text NOT NULL, "
+                "title text NOT NULL, attendee_email text NOT NULL, status text NOT NULL, "
+                "start_at timestamptz NOT NULL, occupied_until timestamptz NOT NULL, "
+                f"CONSTRAINT {table}_no_overlap EXCLUDE USING gist "
+                "(tenant_id WITH =, tstzrange(start_at, occupied_until, '[)') WITH &&) "
+                "WHERE (status IN ('held', 'pending', 'confirmed')))"
+            )
+        tenant = uuid.uuid4().hex
+        insert = (
+            f"INSERT INTO {table} (id, tenant_id, title, attendee_email, status, start_at, "
+            "occupied_until) VALUES ($1, $2, $3, $4, 'confirmed', $5, $6)"
+        )
+
+        async def one(i: int) -> str | None:
+            start, end = slot(i)
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    insert, uuid.uuid4(), tenant, f"bench {i}", f"guest{i}@example.org", start, end
+                )
+            return None
+
+        result = (await run_load(one, concurrency=CONCURRENCY, total=TOTAL)).summary()
+        async with pool.acquire() as conn:
+            await conn.execute(f"DROP TABLE {table}")
+        return result
+    finally:
+        await pool.close()
+
+
+async def run(
+    gateway: str, owner: Owner, database_url: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    through = await _gateway(gateway, owner)
+    bare = await _baseline(database_url)
+    rows = [
+        row("S2 booking", "bookings/s (8 clients)", through["per_second"],
+            f"{bare['per_second']} (bare INSERT)", ">= 100", through["per_second"] >= 100),
+        row("S2 booking", "p50 ms", through["p50_ms"], bare["p50_ms"]),
+        row("S2 booking", "p99 ms", through["p99_ms"], bare["p99_ms"], "<= 150",
+            through["p99_ms"] <= 150),
+        row("S2 booking", "errors", through["errors"], bare["errors"], "0",
+            through["errors"] == 0),
+    ]  # fmt: skip
+    return {"gateway": through, "bare_insert": bare}, rows

@@ -1,0 +1,123 @@
+"""S6: TOON versus JSON: tokens (cl100k, ``gateway.toon.count_tokens``) for a dashboard,
+an activity feed of 50 items and a week of availability, and encode speed over ~1 MB."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import toon_format
+
+from bench.common import Owner, row
+from gateway.toon import count_tokens, render
+
+
+def _fetch(gateway: str, owner: Owner) -> dict[str, Any]:
+    """Real bodies from the running system, for the owner who has bookings."""
+    with httpx.Client(base_url=gateway, headers=owner.auth, timeout=30) as client:
+        dashboard = client.get("/api/v1/dashboard/summary")
+        dashboard.raise_for_status()
+        activity = client.get("/api/v1/activity", params={"limit": 50})
+        activity.raise_for_status()
+        week = []
+        for d in range(2, 9):
+            day = (datetime.now(UTC) + timedelta(days=d)).date().isoformat()
+            page = client.get(f"/public/{owner.slug}/availability", params={"date": day})
+            page.raise_for_status()
+            week.append(page.json())
+    return {"dashboard": dashboard.json(), "activity": activity.json(), "week": week}
+
+
+def _synthetic_activity(have: dict[str, Any]) -> dict[str, Any]:
+    """50 items in the activity feed's shape, when the owner has fewer real ones."""
+    now = datetime.now(UTC)
+    kinds = ("booking.confirmed", "booking.cancelled", "calendar.connected", "settings.updated")
+    items = [
+        {"id": f"act_{i:06d}", "type": kinds[i % 4],
+         "summary": f"Intro call with guest{i}@example.org at {now + timedelta(hours=i):%H:%M}",
+         "occurred_at": (now - timedelta(minutes=7 * i)).isoformat().replace("+00:00", "Z"),
+         "ids": {"booking_id": f"bk_{i:08x}"}}
+        for i in range(50)
+    ]  # fmt: skip
+    return {"items": items, "next_cursor": have.get("next_cursor")}
+
+
+def _tokens(value: Any, toon_text: str) -> dict[str, Any]:
+    pretty = json.dumps(value, indent=2)
+    compact = json.dumps(value, separators=(",", ":"))
+    out: dict[str, Any] = {
+        "pretty_json": count_tokens(pretty),
+        "compact_json": count_tokens(compact),
+        "toon": count_tokens(toon_text),
+    }
+    out["toon_vs_compact"] = round(out["toon"] / out["compact_json"], 3)
+    out["toon_vs_pretty"] = round(out["toon"] / out["pretty_json"], 3)
+    return out
+
+
+def _uniform_array(target_bytes: int = 1_000_000) -> list[dict[str, Any]]:
+    one = {
+        "id": 0, "name": "Ada Lovelace", "email": "ada@example.org", "active": True,
+        "score": 12.5, "start": "2025-01-06T09:00:00Z", "end": "2025-01-06T09:30:00Z",
+    }  # fmt: skip
+    n = target_bytes // len(json.dumps(one, separators=(",", ":")))
+    return [{**one, "id": i, "score": i / 8} for i in range(n)]
+
+
+def _speed(fn: Any, value: Any, size: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(value)
+        best = min(best, time.perf_counter() - t0)
+    return size / best / 1e6
+
+
+def run(gateway: str, owner: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    bodies = _fetch(gateway, owner)
+    notes = []
+    activity = bodies["activity"]
+    if len(activity.get("items", [])) < 50:
+        notes.append(
+            f"activity: the owner had {len(activity.get('items', []))} real items; "
+            "50 synthetic items of the same shape were used"
+        )
+        activity = _synthetic_activity(activity)
+    week = bodies["week"]
+    week_toon = "\n".join(render(f"/public/{owner.slug}/availability", day) for day in week)
+    tokens = {
+        "dashboard": _tokens(bodies["dashboard"], render("/", bodies["dashboard"])),
+        "activity_50": _tokens(activity, render("/", activity)),
+        "availability_week": _tokens(week, week_toon),
+    }
+    tokens["availability_week"]["slots"] = sum(len(d.get("slots", [])) for d in week)
+
+    data = _uniform_array()
+    size = len(json.dumps(data, separators=(",", ":")).encode())
+    json_mb_s = round(_speed(json.dumps, data, size, 5), 1)
+    toon_mb_s = round(_speed(toon_format.encode, data, size, 2), 2)
+    speed: dict[str, Any] = {
+        "input_compact_json_bytes": size,
+        "items": len(data),
+        "json_dumps_mb_s": json_mb_s,
+        "toon_format_encode_mb_s": toon_mb_s,
+        "note": "MB/s = compact-JSON size of the input / best wall time; the gateway's TOON "
+        "encoder is toon_format.encode itself",
+    }
+    ratio = toon_mb_s / json_mb_s
+    rows = []
+    for name, t in tokens.items():
+        rows.append(
+            row("S6 toon", f"{name} tokens: toon (x compact)",
+                f"{t['toon']} ({t['toon_vs_compact']:.2f}x)",
+                f"{t['compact_json']} compact / {t['pretty_json']} pretty JSON")
+        )  # fmt: skip
+    rows.append(
+        row("S6 toon", "encode MB/s: toon_format (x json)",
+            f"{speed['toon_format_encode_mb_s']} ({ratio:.3f}x)",
+            f"{speed['json_dumps_mb_s']} json.dumps")
+    )  # fmt: skip
+    return {"tokens": tokens, "encode_speed": speed, "notes": notes}, rows
