@@ -1,0 +1,287 @@
+"""Schemathesis over the gateway's ``/openapi.json``, against the whole system as processes.
+
+Every operation is called with a valid API key and with ids of data seeded beforehand (a
+tenant with a public page, a CalDAV calendar on Radicale, callers, policies, keys and
+bookings), mixed with generated values. Checks: no 5xx; every response's status code is
+documented, with the documented content type and a body matching the documented schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events
+
+from cortex_dev.embedded import Radicale, free_port
+from cortex_dev.fakes.server import run_in_thread
+from cortex_dev.fakes.stripe import FakeStripe
+from cortex_dev.stack import Stack, isolated_environ
+
+pytestmark = pytest.mark.e2e
+
+MAX_EXAMPLES = int(os.environ.get("CORTEX_FUZZ_MAX_EXAMPLES", "15"))
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+
+
+@dataclass
+class Seeded:
+    gateway: str
+    slug: str
+    email: str
+    key: str
+    radicale: Radicale
+    caldav_login: dict[str, str]
+    day: date
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+PRICES = {"pro": "price_fuzz_pro", "growth": "price_fuzz_growth", "scale": "price_fuzz_scale"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Radicale]]:
+    root = tmp_path_factory.mktemp("fuzz")
+    radicale = Radicale(root / "radicale", free_port()).start()
+    stripe = FakeStripe()  # checkout and portal answer as with Stripe configured
+    for price in PRICES.values():
+        stripe.add_price(price)
+    stripe_url, stop_stripe = run_in_thread(stripe.app)
+    system = Stack(
+        data_dir=root / "data",
+        gateway_port=free_port(),
+        replicas={"gateway": 1},
+        environ=isolated_environ(
+            CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",
+            CORTEX_BILLING_STRIPE_API_KEY="sk_test_cortex_fuzz",
+            CORTEX_BILLING_STRIPE_API_BASE=stripe_url,
+            CORTEX_BILLING_STRIPE_WEBHOOK_SECRET="whsec_cortex_fuzz",
+            CORTEX_BILLING_STRIPE_PRICE_PRO=PRICES["pro"],
+            CORTEX_BILLING_STRIPE_PRICE_GROWTH=PRICES["growth"],
+            CORTEX_BILLING_STRIPE_PRICE_SCALE=PRICES["scale"],
+        ),
+    )
+    try:
+        t0 = time.monotonic()
+        system.up()
+        print("TIMING up", time.monotonic() - t0, file=sys.stderr)
+        yield system, radicale
+    finally:
+        system.stop()
+        radicale.stop()
+        stop_stripe()
+
+
+def _cli(system: Stack, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "cortex_dev.cli", *args],
+        env={**os.environ, "CORTEX_NATS_URL": system.nats_url}, capture_output=True, text=True,
+        check=True, timeout=60,
+    )  # fmt: skip
+    created: dict[str, Any] = json.loads(out.stdout)
+    return created
+
+
+def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, f"{response.request.url}: {response.text}"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _mkcalendar(radicale: Radicale, user: str, password: str, name: str) -> None:
+    mkcol = (
+        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
+        f"<displayname>{name}</displayname></prop></set></mkcol>"
+    )
+    created = httpx.request(
+        "MKCOL", f"{radicale.url}{user}/{name}/", content=mkcol, auth=(user, password)
+    )
+    assert created.status_code == 201, created.text
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: tuple[Stack, Radicale]) -> Seeded:
+    system, radicale = stack
+    gateway = system.gateway_urls[0]
+    slug = f"fuzz-{uuid.uuid4().hex[:8]}"
+    email = f"{slug}@example.com"
+    tenant = _cli(system, "tenant", "create", "--email", email, "--slug", slug)
+    key = tenant["api_key"]
+    # a plan without a daily call limit: thousands of generated calls stay under test, not 429
+    _cli(system, "plan", "set", tenant["tenant_id"], "scale")
+    user, password = slug, uuid.uuid4().hex
+    radicale.add_user(user, password)
+    _mkcalendar(radicale, user, password, "work")
+    seed = Seeded(
+        gateway=gateway,
+        slug=slug,
+        email=email,
+        key=key,
+        radicale=radicale,
+        caldav_login={"server_url": radicale.url, "username": user, "password": password},
+        day=(datetime.now(UTC) + timedelta(days=4)).date(),
+    )
+    with httpx.Client(base_url=gateway, headers=seed.auth, timeout=30) as client:
+        for path, body in {
+            "/api/v1/settings/timezone": {"timezone": "UTC"},
+            "/api/v1/settings/working-hours": {
+                "working_hours": {d: [{"start": "08:00", "end": "18:00"}]
+                                  for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+            },
+            "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60},
+            "/api/v1/settings/open-scheduling": {"enabled": True},
+        }.items():  # fmt: skip
+            _ok(client.put(path, json=body))
+        connection = _ok(client.post("/api/v1/calendars/caldav", json=seed.caldav_login), 201)
+        calendars = [c["id"] for c in connection["calendars"]]
+        callers = [
+            _ok(client.post("/api/v1/callers", json={"email": f"c{i}@example.org"}), 201)["id"]
+            for i in range(2)
+        ]
+        policy = {"name": "p", "condition_type": "caller_domain", "condition_value": "example.net",
+                  "action": "require_confirmation"}  # fmt: skip
+        policies = [_ok(client.post("/api/v1/policies", json=policy), 201)["id"] for _ in range(2)]
+        spare_key = _ok(client.post("/api/v1/keys", json={"name": "spare"}), 201)["id"]
+        # bookings: the page answers once booking has heard about the settings (events)
+        for _ in range(100):
+            page = client.get(f"/public/{slug}/availability", params={"date": seed.day.isoformat()})
+            if page.status_code == 200 and page.json()["slots"]:
+                break
+            time.sleep(0.1)
+        bookings = []
+        for hour in (9, 10, 11):
+            start = datetime(seed.day.year, seed.day.month, seed.day.day, hour, tzinfo=UTC)
+            if hour == 11:  # one pending booking, to confirm or decline
+                rules = {"confirm_before_booking": True}
+                _ok(client.put("/api/v1/settings/booking-rules", json=rules))
+                time.sleep(0.5)  # booking learns the rule through an event
+            booked = client.post(
+                f"/public/{slug}/book",
+                json={"title": "Seed", "start": start.isoformat(),
+                      "end": (start + timedelta(minutes=30)).isoformat(),
+                      "attendee_email": "guest@example.org"},
+            )  # fmt: skip
+            assert booked.status_code in (201, 202), booked.text
+            bookings.append(booked.json()["booking_id"])
+    print("TIMING seeded", file=sys.stderr)
+    seed.ids = {
+        "calendar": calendars,
+        "caller": callers,
+        "policy": policies,
+        "key": [spare_key],
+        "booking": bookings,
+    }
+    return seed
+
+
+def fuzz_config(seeded: Seeded) -> SchemathesisConfig:
+    later = (seeded.day + timedelta(days=1)).isoformat()
+    return SchemathesisConfig.from_dict(
+        {
+            "headers": {"Authorization": f"Bearer {seeded.key}"},
+            "request-timeout": 30,
+            "workers": 1,
+            "generation": {"max-examples": MAX_EXAMPLES, "no-shrink": True, "database": "none"},
+            "suppress-health-check": ["all"],
+            "checks": {"enabled": False, **{check: {"enabled": True} for check in CHECKS}},
+            # ids of seeded data, mixed with generated values
+            "dictionaries": {
+                "slug": {"values": [seeded.slug]},
+                "identity": {"values": [seeded.email]},
+                "day": {"values": [seeded.day.isoformat(), later]},
+                "calendar": {"values": seeded.ids["calendar"]},
+                "caller": {"values": seeded.ids["caller"]},
+                "policy": {"values": seeded.ids["policy"]},
+                "key": {"values": seeded.ids["key"]},
+                "booking": {"values": seeded.ids["booking"]},
+                "provider": {"values": ["google", "outlook", "caldav"]},
+            },
+            "parameters": {
+                "path.slug": {"dictionary": "slug", "probability": 0.7},
+                "query.identity": {"dictionary": "identity", "probability": 0.5},
+                "query.date": {"dictionary": "day", "probability": 0.5},
+                "path.calendar_id": {"dictionary": "calendar", "probability": 0.6},
+                "path.caller_id": {"dictionary": "caller", "probability": 0.6},
+                "path.policy_id": {"dictionary": "policy", "probability": 0.6},
+                "path.key_id": {"dictionary": "key", "probability": 0.5},
+                "path.booking_id": {"dictionary": "booking", "probability": 0.6},
+                "path.provider": {"dictionary": "provider", "probability": 0.6},
+            },
+        }
+    )
+
+
+def _restore(seeded: Seeded, method: str, path: str, status: int) -> None:
+    """Put back what a successful call changed that other operations rely on."""
+    if status >= 300:
+        return
+    with httpx.Client(base_url=seeded.gateway, headers=seeded.auth, timeout=30) as client:
+        if path == "/api/v1/settings/slug":
+            _ok(client.put(path, json={"slug": seeded.slug}))
+        elif path == "/api/v1/settings/open-scheduling":
+            _ok(client.put(path, json={"enabled": True}))
+        elif method == "DELETE" and path == "/api/v1/calendars/{provider}":
+            client.post("/api/v1/calendars/caldav", json=seeded.caldav_login)
+
+
+def _describe(event: events.ScenarioFinished) -> list[str]:
+    found = []
+    for checks in event.recorder.checks.values():
+        for check in checks:
+            if check.status is not Status.SUCCESS and check.failure_info is not None:
+                failure = check.failure_info.failure
+                found.append(
+                    f"[{event.phase.value}] {event.label}: {check.name}: {failure.title}\n"
+                    f"{failure.message}\n{check.failure_info.code_sample}"
+                )
+    return found
+
+
+def test_every_operation_conforms(seeded: Seeded) -> None:
+    schema = schemathesis.openapi.from_url(
+        f"{seeded.gateway}/openapi.json", config=fuzz_config(seeded)
+    )
+
+    @schema.hook("after_call")
+    def restore(context: Any, case: Any, response: Any) -> None:
+        _restore(seeded, case.method.upper(), case.path, response.status_code)
+
+    problems: list[str] = []
+    labels: set[str] = set()
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            if event.label:
+                labels.add(event.label)
+            if event.status in (Status.FAILURE, Status.ERROR):
+                problems.extend(_describe(event) or [f"{event.label}: {event.status.value}"])
+        elif isinstance(event, events.NonFatalError):
+            problems.append(f"{event.label}: error {event.info.title}: {event.info.message}")
+        elif isinstance(event, events.FatalError):
+            problems.append(f"fatal: {event.exception!r}")
+    # failures first, deduplicated (the same finding recurs across phases)
+    unique = list(dict.fromkeys(problems))
+    assert not unique, f"{len(unique)} problems:\n\n" + "\n\n".join(unique)
+    operations = sum(len(methods) for methods in schema.raw_schema["paths"].values())
+    assert len(labels) >= operations, sorted(labels)
