@@ -135,3 +135,23 @@ def test_availability_in_toon_is_compact_and_lossless() -> None:
 )
 def test_toon_is_lossless(value: object) -> None:
     assert toon_format.decode(toon.encode(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"json": "\\ud800"}', "Unicode"),
+        (b'{"json": {"\\udfff": 1}}', "Unicode"),
+        (b'{"json": NaN}', "finite"),
+        (b'{"json": [1, -Infinity]}', "finite"),
+        (b'{"json": 1e400}', "finite"),
+    ],
+)
+def test_toon_encode_refuses_what_would_not_come_back(
+    client: TestClient, body: bytes, says: str
+) -> None:
+    response = client.post(
+        "/api/v1/toon/encode", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_json" and says in response.json()["error"]

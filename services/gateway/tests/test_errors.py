@@ -124,3 +124,48 @@ def test_ready_when_nats_is_down(tmp_path: object) -> None:
         assert response.status_code == 503
         assert response.json()["missing"][0] == "nats"
         assert test_client.get("/health").status_code == 200
+
+
+def test_405_allows_every_method_the_path_serves(client: TestClient) -> None:
+    response = client.request("PATCH", "/api/v1/policies/pol_1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PUT, DELETE"
+    assert client.request("OPTIONS", "/api/v1/callers").headers["allow"] == "GET, POST"
+
+
+def test_control_characters_in_url_parameters_are_400(client: TestClient) -> None:
+    # PostgreSQL refuses NUL in text: such values never reach a service
+    response = client.get(
+        "/api/v1/calendars/google/callback", params={"code": "c", "state": "a\x00b"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_request"
+    assert "control characters" in response.json()["error"]
+
+
+def test_openapi_documents_what_the_gateway_answers(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["BearerApiKey"]["scheme"] == "bearer"
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            where = f"{method.upper()} {path}"
+            responses = op["responses"]
+            assert "422" not in responses, where  # validation errors are 400
+            if op.get("parameters") or "requestBody" in op:
+                assert "400" in responses, where
+            if "requestBody" in op:
+                assert {"413", "415"} <= set(responses), where
+            if op.get("security"):
+                assert "401" in responses, where
+                if not path.startswith(
+                    ("/api/v1/billing/", "/api/v1/usage/", "/api/v1/dashboard/")
+                ):
+                    assert "429" in responses, where  # the daily call limit
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == error_ref, (where, status)
+    secured = [op for item in spec["paths"].values() for op in item.values() if op.get("security")]
+    assert len(secured) > 30

@@ -17,10 +17,10 @@ from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from cortex_runtime.logs import correlated
 from gateway.auth import KeyCache, KeyUsage
-from gateway.errors import install_error_handlers
+from gateway.errors import install_error_handlers, install_openapi
 from gateway.hardening import Hardening
 from gateway.limits import Limit, RateLimiter
-from gateway.quota import CallQuota, rate_limit_headers
+from gateway.quota import EXEMPT_PREFIXES, CallQuota, rate_limit_headers
 from gateway.routes import billing as billing_routes
 from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
 from gateway.routes import identity as identity_routes
@@ -94,6 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     }
     app.middleware("http")(rate_limit_headers)
     install_error_handlers(app)
+    install_openapi(app, daily_limit_exempt=EXEMPT_PREFIXES)
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     app.add_middleware(ToonResponses)
     app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes, cors_origins=origins)

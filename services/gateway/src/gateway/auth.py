@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts import identity as msg
 from contracts.rpc import ErrorKind
@@ -124,7 +125,19 @@ class KeyUsage:
             await self.flush()
 
 
-async def authenticate(request: Request) -> Principal:
+API_KEY_SCHEME = HTTPBearer(
+    scheme_name="BearerApiKey",
+    bearerFormat="sk_live_...",
+    description="An API key: `Authorization: Bearer sk_live_...`.",
+    auto_error=False,  # authenticate() answers a missing or bad key itself (401 JSON)
+)
+
+
+async def authenticate(
+    request: Request,
+    # declares the scheme in the OpenAPI; the header is read and checked below
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY_SCHEME)] = None,
+) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
@@ -50,23 +51,82 @@ class ErrorBody(BaseModel):
     code: str | None = None
 
 
+DESCRIBED = {
+    400: "Invalid request",
+    401: "Missing, malformed, unknown or revoked API key",
+    402: "Plan limit reached",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+    429: "Rate limited",
+    502: "An upstream provider failed",
+    503: "A service or the message broker is unavailable",
+    504: "A service did not answer in time",
+}
+
+
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the errors a route can answer, all with the JSON error shape."""
-    described = {
-        400: "Invalid request",
-        401: "Missing, malformed, unknown or revoked API key",
-        402: "Plan limit reached",
-        403: "Not allowed",
-        404: "Not found",
-        409: "Conflict",
-        413: "Body too large",
-        415: "Unsupported media type",
-        429: "Rate limited",
-        502: "An upstream provider failed",
-        503: "A service or the message broker is unavailable",
-        504: "A service did not answer in time",
+    """OpenAPI entries for the errors a route can answer, all with the JSON error shape.
+
+    Errors every route of a kind can answer are added to the OpenAPI by
+    :func:`install_openapi`: 400 where a request is validated, 413 and 415 where it has a
+    body, 401 and 429 (daily call limit) where an API key is required.
+    """
+    return {s: {"model": ErrorBody, "description": DESCRIBED[s]} for s in (*statuses, 503, 504)}
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _error_entry(status: int, description: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description or DESCRIBED[status],
+        "content": {"application/json": {"schema": _ERROR_REF}},
     }
-    return {s: {"model": ErrorBody, "description": described[s]} for s in (*statuses, 503, 504)}
+
+
+def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> None:
+    """The OpenAPI document as the gateway really answers.
+
+    * FastAPI documents a 422 with its own validation shape; the gateway never sends one
+      (validation errors are 400 with the JSON error shape), so 422 becomes 400.
+    * Every operation with a request body may get 413 (too large) and 415 (not JSON) from
+      the hardening middleware.
+    * Every operation behind the API key may get 401, and 429 when the tenant's daily call
+      limit is reached (except the paths in ``daily_limit_exempt``).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        for path, item in spec.get("paths", {}).items():
+            for operation in item.values():
+                responses: dict[str, Any] = operation.setdefault("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", _error_entry(400))
+                if "requestBody" in operation:
+                    responses.setdefault("400", _error_entry(400))
+                    responses.setdefault("413", _error_entry(413))
+                    responses.setdefault("415", _error_entry(415))
+                if operation.get("security"):
+                    responses.setdefault("401", _error_entry(401))
+                    if not path.startswith(daily_limit_exempt):
+                        responses.setdefault(
+                            "429", _error_entry(429, "The daily API call limit is reached")
+                        )
+                operation["responses"] = dict(sorted(responses.items()))
+        schemas = spec.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_response(
@@ -89,16 +149,35 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts) + "."
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods some route answers on this path (for a 405's ``Allow``)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route matches {request.method} {request.url.path}."
-        elif exc.status_code == 405:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."
+            allowed = _methods_of(request)
+            if allowed:  # every route of the path, not only the first one the router tried
+                headers["Allow"] = ", ".join(allowed)
         return error_response(
-            exc.status_code, message, _CODE_OF_STATUS.get(exc.status_code), dict(exc.headers or {})
+            exc.status_code, message, _CODE_OF_STATUS.get(exc.status_code), headers
         )
 
     @app.exception_handler(RequestValidationError)

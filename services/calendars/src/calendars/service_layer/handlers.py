@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -279,8 +280,20 @@ async def start_oauth(cmd: msg.StartOAuth, ctx: Context) -> msg.OAuthStarted:
     return msg.OAuthStarted(authorization_url=url, state=state)
 
 
+_OAUTH_STATE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+"""What start_oauth issues (``secrets.token_urlsafe``); anything else is unknown."""
+
+
+def _unknown_state() -> ServiceError:
+    return ServiceError(
+        ErrorKind.INVALID, "invalid_state", "The authorization state is unknown or expired."
+    )
+
+
 async def complete_oauth(cmd: msg.CompleteOAuth, ctx: Context) -> msg.ConnectionReply:
     provider = parse_provider(cmd.provider)
+    if not _OAUTH_STATE.fullmatch(cmd.state):  # e.g. a NUL byte, which PostgreSQL refuses
+        raise _unknown_state()
     async with ctx.uow() as uow:
         row = (
             await uow.execute(
@@ -295,9 +308,7 @@ async def complete_oauth(cmd: msg.CompleteOAuth, ctx: Context) -> msg.Connection
         ).first()
         await uow.commit()
     if row is None:
-        raise ServiceError(
-            ErrorKind.INVALID, "invalid_state", "The authorization state is unknown or expired."
-        )
+        raise _unknown_state()
     try:
         grant = await ctx.providers.oauth_exchange(
             provider.value, cmd.code, ctx.box.open(row.code_verifier), row.redirect_uri

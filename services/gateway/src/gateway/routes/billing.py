@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -87,6 +88,13 @@ class WebhookReceipt(BaseModel):
 
 
 MAX_WEBHOOK_BYTES = 512 * 1024
+EVENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The event exactly as Stripe sent it (the signature covers these bytes).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 @router.post(
@@ -94,6 +102,7 @@ MAX_WEBHOOK_BYTES = 512 * 1024
     response_model=WebhookReceipt,
     responses=documented(400),
     tags=["webhooks"],
+    openapi_extra=EVENT_BODY,
 )
 async def stripe_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Stripe's subscription events, signed (``Stripe-Signature``). Verified by billing;

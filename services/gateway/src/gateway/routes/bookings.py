@@ -17,11 +17,13 @@ from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
+from gateway.params import Printable
 
 public = APIRouter(prefix="/public", tags=["public"])
 owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
 
-Slug = Annotated[str, Path(min_length=1, max_length=100)]
+Slug = Annotated[str, Path(min_length=1, max_length=100), Printable]
+BookingId = Annotated[str, Path(max_length=100), Printable]
 
 
 class Slot(BaseModel):
@@ -48,7 +50,9 @@ async def availability(
     call: PublicCaller,
     day: Annotated[date, Query(alias="date", description="YYYY-MM-DD")],
     duration: Annotated[int | None, Query(ge=5, le=720, description="minutes")] = None,
-    timezone: Annotated[str | None, Query(max_length=100, description="IANA zone")] = None,
+    timezone: Annotated[
+        str | None, Query(max_length=100, description="IANA zone"), Printable
+    ] = None,
 ) -> AvailabilityOut:
     """Free windows of at least ``duration`` minutes on ``date``, in ``timezone``'s offsets."""
     found = await call(
@@ -159,9 +163,7 @@ async def book(
 
 
 @public.get("/{slug}/bookings/{booking_id}", response_model=BookingOut, responses=documented(404))
-async def public_status(
-    slug: Slug, booking_id: Annotated[str, Path(max_length=100)], call: PublicCaller
-) -> BookingOut:
+async def public_status(slug: Slug, booking_id: BookingId, call: PublicCaller) -> BookingOut:
     """The status of a booking made on this page (its id is an unguessable token)."""
     return _out((await call(msg.GET_PUBLIC_BOOKING, slug=slug, booking_id=booking_id)).booking)
 
@@ -178,16 +180,13 @@ async def list_bookings(
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
 ) -> BookingPage:
     """The tenant's bookings, latest start first; filter by status and a [from, to) range."""
     page = await call(
         msg.LIST_BOOKINGS, status=status, start=start, end=end, limit=limit, cursor=cursor
     )
     return BookingPage(bookings=[_detail(b) for b in page.bookings], next_cursor=page.next_cursor)
-
-
-BookingId = Annotated[str, Path(max_length=100)]
 
 
 class ReasonIn(BaseModel):

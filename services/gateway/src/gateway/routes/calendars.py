@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from contracts import calendars as msg
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
+from gateway.params import PathText, Printable
 from gateway.routes.identity import public_base
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
@@ -76,7 +77,7 @@ async def sync(call: TenantCaller) -> Connections:
     responses=documented(400, 401, 404),
 )
 async def choose_calendar(
-    calendar_id: str, body: CalendarChoice, call: TenantCaller
+    calendar_id: PathText, body: CalendarChoice, call: TenantCaller
 ) -> msg.ConnectionInfo:
     """Whether a calendar counts for availability, and whether it receives bookings (one does)."""
     reply = await call(
@@ -93,7 +94,9 @@ def _callback_url(request: Request, provider: str) -> str:
 
 
 @router.get("/{provider}/connect", response_model=AuthorizationUrl, responses=documented(400, 401))
-async def connect_oauth(provider: str, request: Request, call: TenantCaller) -> AuthorizationUrl:
+async def connect_oauth(
+    provider: PathText, request: Request, call: TenantCaller
+) -> AuthorizationUrl:
     """The OAuth 2.0 authorization URL for ``google`` or ``outlook`` (state and PKCE)."""
     started = await call(
         msg.START_OAUTH, provider=provider[:40], redirect_uri=_callback_url(request, provider[:40])
@@ -105,10 +108,10 @@ async def connect_oauth(provider: str, request: Request, call: TenantCaller) -> 
     "/{provider}/callback", response_model=msg.ConnectionInfo, responses=documented(400, 502)
 )
 async def oauth_callback(
-    provider: str,
+    provider: PathText,
     call: PublicCaller,
-    code: Annotated[str, Query(min_length=1, max_length=4096)],
-    state: Annotated[str, Query(min_length=1, max_length=200)],
+    code: Annotated[str, Query(min_length=1, max_length=4096), Printable],
+    state: Annotated[str, Query(min_length=1, max_length=200), Printable],
 ) -> msg.ConnectionInfo:
     """Where the provider sends the user back: the state names the tenant."""
     reply = await call(msg.COMPLETE_OAUTH, provider=provider[:40], code=code, state=state)
@@ -116,7 +119,7 @@ async def oauth_callback(
 
 
 @router.delete("/{provider}", response_model=Disconnected, responses=documented(400, 401, 404))
-async def disconnect(provider: str, call: TenantCaller) -> Disconnected:
+async def disconnect(provider: PathText, call: TenantCaller) -> Disconnected:
     """Remove the connection, its secrets and its synced events (google, outlook or caldav)."""
     reply = await call(msg.DISCONNECT, provider=provider[:40])
     return Disconnected(provider=reply.provider)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from contracts import policies as msg
 from gateway.deps import TenantCaller
 from gateway.errors import documented
+from gateway.params import PathText
 
 router = APIRouter()
 
@@ -86,7 +87,9 @@ async def list_callers(call: TenantCaller) -> CallerList:
     response_model=msg.CallerInfo,
     responses=documented(400, 401, 404, 409),
 )
-async def update_caller(caller_id: str, body: CallerChange, call: TenantCaller) -> msg.CallerInfo:
+async def update_caller(
+    caller_id: PathText, body: CallerChange, call: TenantCaller
+) -> msg.CallerInfo:
     """Change a caller's e-mail, display name or trust level; fields left out are kept."""
     updated = await call(
         msg.UPDATE_CALLER,
@@ -104,7 +107,7 @@ async def update_caller(caller_id: str, body: CallerChange, call: TenantCaller) 
     response_model=DeletedCaller,
     responses=documented(401, 404),
 )
-async def delete_caller(caller_id: str, call: TenantCaller) -> DeletedCaller:
+async def delete_caller(caller_id: PathText, call: TenantCaller) -> DeletedCaller:
     """Forget a caller: their next bookings are decided as a standard caller's."""
     deleted = await call(msg.DELETE_CALLER, caller_id=_id(caller_id))
     return DeletedCaller(id=deleted.caller_id)
@@ -197,7 +200,7 @@ async def list_policies(call: TenantCaller) -> PolicyList:
     response_model=msg.PolicyInfo,
     responses=documented(401, 404),
 )
-async def get_policy(policy_id: str, call: TenantCaller) -> msg.PolicyInfo:
+async def get_policy(policy_id: PathText, call: TenantCaller) -> msg.PolicyInfo:
     return (await call(msg.GET_POLICY, policy_id=_id(policy_id))).policy
 
 
@@ -207,7 +210,9 @@ async def get_policy(policy_id: str, call: TenantCaller) -> msg.PolicyInfo:
     response_model=msg.PolicyInfo,
     responses=documented(400, 401, 404),
 )
-async def update_policy(policy_id: str, body: PolicyChange, call: TenantCaller) -> msg.PolicyInfo:
+async def update_policy(
+    policy_id: PathText, body: PolicyChange, call: TenantCaller
+) -> msg.PolicyInfo:
     """Change some fields of a policy; fields left out are kept."""
     updated = await call(msg.UPDATE_POLICY, policy_id=_id(policy_id), **body.model_dump())
     return updated.policy
@@ -219,6 +224,6 @@ async def update_policy(policy_id: str, body: PolicyChange, call: TenantCaller) 
     response_model=DeletedPolicy,
     responses=documented(401, 404),
 )
-async def delete_policy(policy_id: str, call: TenantCaller) -> DeletedPolicy:
+async def delete_policy(policy_id: PathText, call: TenantCaller) -> DeletedPolicy:
     deleted = await call(msg.DELETE_POLICY, policy_id=_id(policy_id))
     return DeletedPolicy(id=deleted.policy_id)

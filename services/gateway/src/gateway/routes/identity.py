@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -14,6 +14,7 @@ from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
+from gateway.params import Printable
 
 router = APIRouter()
 
@@ -41,7 +42,9 @@ def public_base(request: Request) -> str:
 async def resolve(
     request: Request,
     call: PublicCaller,
-    identity: Annotated[str, Query(min_length=3, max_length=320, examples=["alice@example.com"])],
+    identity: Annotated[
+        str, Query(min_length=3, max_length=320, examples=["alice@example.com"]), Printable
+    ],
 ) -> Resolution:
     """The public scheduling page of a person, only when they have Open Scheduling on.
 
@@ -80,7 +83,7 @@ class ActivityFeed(BaseModel):
 async def list_activity(
     call: TenantCaller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
 ) -> ActivityFeed:
     """Recent activity, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
     page = await call(msg.LIST_ACTIVITY, limit=limit, cursor=cursor)
@@ -95,6 +98,13 @@ class WebhookReceipt(BaseModel):
 
 
 MAX_WEBHOOK_BYTES = 512 * 1024
+EVENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The event exactly as Svix sent it (the signature covers these bytes).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 @router.post(
@@ -102,6 +112,7 @@ MAX_WEBHOOK_BYTES = 512 * 1024
     response_model=WebhookReceipt,
     responses=documented(400, 413),
     tags=["webhooks"],
+    openapi_extra=EVENT_BODY,
 )
 async def clerk_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Clerk (Svix-signed) user events: created, updated, deleted. Verified by identity."""
