@@ -112,7 +112,20 @@ def service_database(
 
     yield make
     for name in created:
-        cortex_postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(cortex_postgres, name)
+
+
+def _drop_database(postgres: PostgresInfo, name: str, attempts: int = 3) -> None:
+    """Drop a test's database; ``WITH (FORCE)`` ends the sessions still in it, and now and then
+    the server closes our admin session too while doing so: try again on a new one."""
+    for attempt in range(1, attempts + 1):
+        try:
+            postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError, OSError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 @pytest.fixture
