@@ -10,6 +10,7 @@ restarted with a growing delay.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ from cortex_dev.embedded import (
     run_sync,
     stop_process,
 )
+from cortex_runtime.migrations import upgrade
 
 DEFAULT_NATS_PORT = 14222
 DEFAULT_POSTGRES_PORT = 15432
@@ -174,23 +176,15 @@ class Stack:
         return env
 
     def migrate(self) -> None:
+        """Every service's alembic migrations, in this process: one interpreter start and one
+        import of SQLAlchemy and alembic instead of four."""
         started = time.monotonic()
-        procs = {
-            s: subprocess.Popen(
-                [sys.executable, "-m", s, "migrate"],
-                env=self.env_for(s),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            for s in SERVICES
-        }
-        failed = []
-        for service, proc in procs.items():
-            output, _ = proc.communicate(timeout=300)
-            if proc.returncode != 0:
-                failed.append(f"{service}:\n{output.decode(errors='replace')}")
-        if failed:
-            raise RuntimeError("migrations failed\n" + "\n".join(failed))
+        for service in SERVICES:
+            service_dir = importlib.import_module(f"{service}.__main__").SERVICE_DIR
+            try:
+                upgrade(service_dir, self.database_urls[service])
+            except Exception as exc:
+                raise RuntimeError(f"migrations of {service} failed: {exc}") from exc
         self.say(
             f"migrations applied for {', '.join(SERVICES)} ({time.monotonic() - started:.1f}s)"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -223,10 +224,14 @@ async def ensure_stream(broker: Any, stream: JStream) -> None:
 def main(
     name: str,
     settings_type: type[SettingsT],
-    bootstrap: Callable[[SettingsT], ServiceRuntime],
+    bootstrap: Callable[[SettingsT], ServiceRuntime] | str,
     service_dir: Path,
 ) -> None:
-    """``python -m <service> [serve|migrate]``."""
+    """``python -m <service> [serve|migrate]``.
+
+    ``bootstrap`` may be ``"module:function"``: it is imported only to serve, so ``migrate``
+    does not pay for the service's adapters (provider clients, SDKs) at every start.
+    """
     parser = argparse.ArgumentParser(prog=name, description=f"Cortex {name} service")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
@@ -236,5 +241,9 @@ def main(
         upgrade(service_dir, settings.database_url.get_secret_value())
         log.info("migrations applied")
         return
+    if isinstance(bootstrap, str):
+        module, _, function = bootstrap.partition(":")
+        bootstrap = getattr(importlib.import_module(module), function)
+    assert callable(bootstrap)
     runtime = bootstrap(settings)
     asyncio.run(runtime.app().run())

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from booking.entrypoints.bootstrap import bootstrap
 from booking.settings import BookingSettings
 from cortex_runtime.service import main
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 
 if __name__ == "__main__":
-    main("booking", BookingSettings, bootstrap, SERVICE_DIR)
+    main("booking", BookingSettings, "booking.entrypoints.bootstrap:bootstrap", SERVICE_DIR)
