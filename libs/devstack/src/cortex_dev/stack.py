@@ -104,6 +104,7 @@ class Stack:
     nats_url: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
+    _gateway_ports: list[int] = field(default_factory=list)
 
     @property
     def logs_dir(self) -> Path:
@@ -111,10 +112,15 @@ class Stack:
 
     @property
     def gateway_urls(self) -> list[str]:
-        return [
-            f"http://127.0.0.1:{self.gateway_port + i}"
-            for i in range(self.replicas.get("gateway", 1))
-        ]
+        """The first gateway on ``gateway_port``, further replicas on the next ports when they
+        are free, else on any free port (chosen once)."""
+        if not self._gateway_ports:
+            ports = [self.gateway_port]
+            for i in range(1, self.replicas.get("gateway", 1)):
+                wanted = self.gateway_port + i
+                ports.append(wanted if port_is_free(wanted) else free_port())
+            self._gateway_ports = ports
+        return [f"http://127.0.0.1:{port}" for port in self._gateway_ports]
 
     # --- infrastructure ------------------------------------------------------------
     def start_infrastructure(self) -> None:
