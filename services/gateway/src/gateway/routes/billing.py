@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -13,6 +12,7 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
+from gateway.webhooks import WebhookReceipt, event_body, raw_payload
 
 router = APIRouter()
 
@@ -82,27 +82,12 @@ async def usage_daily(call: TenantCaller) -> DailyUsage:
     )
 
 
-class WebhookReceipt(BaseModel):
-    status: str
-    event_type: str
-
-
-MAX_WEBHOOK_BYTES = 512 * 1024
-EVENT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The event exactly as Stripe sent it (the signature covers these bytes).",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-
-
 @router.post(
     "/api/v1/webhooks/stripe",
     response_model=WebhookReceipt,
     responses=documented(400),
     tags=["webhooks"],
-    openapi_extra=EVENT_BODY,
+    openapi_extra=event_body("Stripe"),
 )
 async def stripe_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Stripe's subscription events, signed (``Stripe-Signature``). Verified by billing;
@@ -112,12 +97,6 @@ async def stripe_webhook(request: Request, call: PublicCaller) -> WebhookReceipt
         raise ServiceError(
             ErrorKind.INVALID, "invalid_signature", "Missing header Stripe-Signature."
         )
-    raw = await request.body()
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise ServiceError(ErrorKind.INVALID, "payload_too_large", "The webhook body is too large.")
-    try:
-        payload = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ServiceError(ErrorKind.INVALID, "invalid_payload", "The body is not UTF-8.") from exc
+    payload = await raw_payload(request)
     handled = await call(msg.RECEIVE_STRIPE_WEBHOOK, payload=payload, signature=signature[:4000])
     return WebhookReceipt(status=handled.status, event_type=handled.event_type)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -15,6 +15,7 @@ from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
 from gateway.params import Printable
+from gateway.webhooks import WebhookReceipt, event_body, raw_payload
 
 router = APIRouter()
 
@@ -92,27 +93,12 @@ async def list_activity(
     )
 
 
-class WebhookReceipt(BaseModel):
-    status: str
-    event_type: str
-
-
-MAX_WEBHOOK_BYTES = 512 * 1024
-EVENT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The event exactly as Svix sent it (the signature covers these bytes).",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-
-
 @router.post(
     "/api/v1/webhooks/clerk",
     response_model=WebhookReceipt,
     responses=documented(400, 413),
     tags=["webhooks"],
-    openapi_extra=EVENT_BODY,
+    openapi_extra=event_body("Svix"),
 )
 async def clerk_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Clerk (Svix-signed) user events: created, updated, deleted. Verified by identity."""
@@ -123,13 +109,7 @@ async def clerk_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     missing = [name for name, value in headers.items() if not value]
     if missing:
         raise ServiceError(ErrorKind.INVALID, "invalid_signature", f"Missing header {missing[0]}.")
-    raw = await request.body()
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise ServiceError(ErrorKind.INVALID, "payload_too_large", "The webhook body is too large.")
-    try:
-        payload = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ServiceError(ErrorKind.INVALID, "invalid_payload", "The body is not UTF-8.") from exc
+    payload = await raw_payload(request)
     handled = await call(
         msg.RECEIVE_CLERK_WEBHOOK,
         payload=payload,
