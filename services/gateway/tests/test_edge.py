@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import toon_format
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from gateway import toon
 from gateway.app import create_app
+from gateway.routes.dashboard import PlanSummary
 from gateway.settings import GatewaySettings
 
 
@@ -120,6 +123,110 @@ def test_availability_in_toon_is_compact_and_lossless() -> None:
         toon_format.decode(toon.render("/public/alice/availability", dst_day))["slots"]
         == dst_day["slots"]
     )
+
+
+SEED_DASHBOARD = {  # the REST reference's example, verbatim
+    "plan": {
+        "tier": "starter", "user_type": "individual", "calendars_connected": 2,
+        "calendars_limit": None, "bookings_used": 5, "bookings_limit": 20,
+        "calls_today": 42, "calls_daily_limit": None,
+    },
+    "calendars": [{"provider": "google", "email": "[email protected]", "calendar_count": 3}],
+    "recent_activity": [],
+}  # fmt: skip
+
+
+def expand_dashboard(compact: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of the compact dashboard view, as a client would read it."""
+
+    def figures(value: int | str | None) -> tuple[int | None, int | None]:
+        if not isinstance(value, str):
+            return value, None
+        used, limit = value.split("/")
+        return (None if used == "?" else int(used)), int(limit)
+
+    plan: dict[str, Any] = {"tier": compact["plan"], "user_type": compact["user_type"]}
+    for name, used, limit in toon.DASHBOARD_USAGE:
+        plan[used], plan[limit] = figures(compact["usage"][name])
+    calendars = [
+        {("calendar_count" if k == "count" else k): v for k, v in c.items()}
+        for c in compact["calendars"]
+    ]
+    rest = {k: v for k, v in compact.items() if k not in ("plan", "user_type", "usage")}
+    return {"plan": plan, **rest, "calendars": calendars}
+
+
+def test_dashboard_in_toon_is_compact_and_lossless() -> None:
+    text = toon.render("/api/v1/dashboard/summary", SEED_DASHBOARD)
+    assert expand_dashboard(toon_format.decode(text)) == SEED_DASHBOARD
+    assert "bookings: 5/20" in text and "calls_today: 42" in text
+    tokens = toon.count_tokens(text)
+    assert tokens <= 0.8 * toon.count_tokens(json.dumps(SEED_DASHBOARD, separators=(",", ":")))
+    assert tokens <= 0.6 * toon.count_tokens(json.dumps(SEED_DASHBOARD, indent=2))
+
+
+def test_compact_dashboard_covers_every_plan_figure() -> None:
+    covered = {"tier", "user_type"} | {k for _, *pair in toon.DASHBOARD_USAGE for k in pair}
+    assert covered == set(PlanSummary.model_fields)
+
+
+_figure = st.none() | st.integers(0, 10**9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    plan=st.fixed_dictionaries(
+        {
+            "tier": st.sampled_from([None, "starter", "pro", "business"]),
+            "user_type": st.sampled_from([None, "individual", "agent"]),
+            **{k: _figure for _, *pair in toon.DASHBOARD_USAGE for k in pair},
+        }
+    ),
+    calendars=st.lists(
+        st.fixed_dictionaries(
+            {
+                "provider": st.sampled_from(["google", "outlook", "caldav"]),
+                "email": st.emails(),
+                "calendar_count": st.integers(0, 500),
+            }
+        ),
+        max_size=3,
+    ),
+    unavailable=st.lists(st.sampled_from(["billing", "calendars", "identity"]), unique=True),
+)
+def test_compact_dashboard_round_trips(
+    plan: dict[str, Any], calendars: list[dict[str, Any]], unavailable: list[str]
+) -> None:
+    body: dict[str, Any] = {"plan": plan, "calendars": calendars, "recent_activity": [
+        {"id": "act_1", "type": "booking.confirmed", "summary": "Intro, 5/20",
+         "occurred_at": "2026-03-15T14:00:00Z", "ids": {"booking_id": "bk_1"}}]}  # fmt: skip
+    if unavailable:
+        body["unavailable"] = unavailable
+    decoded = toon_format.decode(toon.render("/api/v1/dashboard/summary", body))
+    assert expand_dashboard(decoded) == body
+
+
+ROUND_TRIPS = {
+    "nested objects": {"a": {"b": {"c": {"d": [1, {"e": None}]}}}, "f": {"g": True}},
+    "uniform array": [{"id": i, "name": f"n{i}", "ok": i % 2 == 0} for i in range(5)],
+    "mixed array": [1, "two", None, True, 3.5, {"k": "v"}, [1, 2], []],
+    "array of arrays": [[1, 2], [3, 4], ["a", "b"]],
+    "unicode": {"名前": "Zoë 🚀", "emoji key 🙂": "ß \u2013 \u201cquotes\u201d \\ back\\slash", "rtl": "שלום"},
+    "numbers": [0, -1, 10**15, -(10**15), 1.5, -0.25, 1e-7, 6.02e23, 0.1 + 0.2],
+    "empty containers": {"o": {}, "a": [], "s": "", "nested": [{}, [], {"x": []}]},
+    "strings like numbers": ["42", "-7", "3.14", "1e5", "0x1F", "05", "-0", "1_000", " 1"],
+    "strings like literals": ["true", "false", "null", "[]", "{}", "-", "a: b", "x,y", "#"],
+    "keys that need quoting": {"1": "one", "a b": 1, "with:colon": 2, "": 3, "-": 4},
+    "whitespace": {"lead": "  x", "trail": "x  ", "newline": "a\nb", "tab": "a\tb"},
+    "top-level scalar": "just text",
+    "uniform rows with nested values": [{"id": 1, "tags": ["a"]}, {"id": 2, "tags": []}],
+}
+
+
+@pytest.mark.parametrize("value", list(ROUND_TRIPS.values()), ids=list(ROUND_TRIPS))
+def test_toon_round_trips_through_the_route(client: TestClient, value: Any) -> None:
+    body = client.post("/api/v1/toon/encode", json={"json": value}).json()
+    assert toon_format.decode(body["toon"]) == value
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,8 +1,14 @@
 """TOON (Token-Oriented Object Notation, spec v3) for language-model clients.
 
 Every JSON endpoint also answers in TOON when asked (``Accept: text/toon`` or
-``?format=toon``). Availability gets a compact, lossless shape: the date factored out and
-times as ``HH:MM`` with the UTC offset once (per slot only on a day whose offset changes).
+``?format=toon``). Two answers get a compact shape that keeps every value:
+
+- availability: the date factored out and times as ``HH:MM`` with the UTC offset once (per
+  slot only on a day whose offset changes);
+- the dashboard: each usage figure with its limit as one ``used/limit`` value (a bare number
+  when the limit is null, i.e. unlimited; ``?`` for a figure whose service did not answer),
+  plan and user type at the top, and the calendars' table with ``count`` for
+  ``calendar_count``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOON_MEDIA_TYPE = "text/toon; charset=utf-8"
 _AVAILABILITY = re.compile(r"^/public/[^/]+/availability$")
+_DASHBOARD = "/api/v1/dashboard/summary"
+# (name in the compact view, figure, its limit) in the dashboard's plan
+DASHBOARD_USAGE = (
+    ("calendars", "calendars_connected", "calendars_limit"),
+    ("bookings", "bookings_used", "bookings_limit"),
+    ("calls_today", "calls_today", "calls_daily_limit"),
+)
 
 
 @lru_cache(maxsize=1)
@@ -67,9 +80,35 @@ def _compact_availability(body: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def _usage(used: int | None, limit: int | None) -> int | str | None:
+    if limit is None:
+        return used
+    return f"{'?' if used is None else used}/{limit}"
+
+
+def _compact_dashboard(body: dict[str, Any]) -> dict[str, Any]:
+    """The plan's figures as ``used/limit``; every other part as it is."""
+    plan = body.get("plan")
+    if not isinstance(plan, dict):
+        return body
+    compact: dict[str, Any] = {"plan": plan.get("tier"), "user_type": plan.get("user_type")}
+    compact["usage"] = {
+        name: _usage(plan.get(used), plan.get(limit)) for name, used, limit in DASHBOARD_USAGE
+    }
+    compact["calendars"] = [
+        {("count" if k == "calendar_count" else k): v for k, v in item.items()}
+        for item in body.get("calendars") or []
+    ]
+    compact.update((k, v) for k, v in body.items() if k not in ("plan", "calendars"))
+    return compact
+
+
 def render(path: str, body: Any) -> str:
-    if _AVAILABILITY.match(path) and isinstance(body, dict):
-        body = _compact_availability(body)
+    if isinstance(body, dict) and "error" not in body:
+        if _AVAILABILITY.match(path):
+            body = _compact_availability(body)
+        elif path == _DASHBOARD:
+            body = _compact_dashboard(body)
     return encode(body)
 
 
