@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import s1_availability, s2_booking, s4_rpc, s5_settings, s6_toon
+from bench import s1_availability, s2_booking, s3_conflict, s4_rpc, s5_settings, s6_toon
 from bench.common import make_owner, row
 from bench.s7_memory import RssSampler
 from cortex_dev.embedded import free_port
@@ -36,12 +36,7 @@ PLAN_OVERRIDES = {
         "bookings_per_month_developer": None,
     }
 }
-SKIPPED = {
-    "S3": "conflict storm (50 requests for one slot): not implemented in this round",
-    "S1-full": "S1 ran simplified: no calendar connected (working hours only); the issue's "
-    "three calendars with 2,000 events, the Radicale free-busy baseline and the answer "
-    "comparison are not implemented",
-}
+SKIPPED: dict[str, str] = {}
 
 
 def say(text: str) -> None:
@@ -117,6 +112,7 @@ def main() -> int:
             "s1": {"concurrency": s1_availability.CONCURRENCY,
                    "duration_s": s1_availability.DURATION_S},
             "s2": {"concurrency": s2_booking.CONCURRENCY, "bookings": s2_booking.TOTAL},
+            "s3": {"concurrency": s3_conflict.CONCURRENCY, "rounds": s3_conflict.ROUNDS},
             "s4": {"requests_each": s4_rpc.N, "warmup_each": s4_rpc.WARMUP},
             "s5": {"concurrency": s5_settings.CONCURRENCY, "duration_s": s5_settings.DURATION_S},
             "load_generator": "httpx.AsyncClient, N asyncio workers, in this process",
@@ -146,7 +142,7 @@ def main() -> int:
                 attempt("S4", lambda: asyncio.run(s4_rpc.run(stack.nats_url)))
                 reader = make_owner(stack)
                 attempt("S5", lambda: asyncio.run(s5_settings.run(gateway, reader)))
-                attempt("S1", lambda: asyncio.run(s1_availability.run(gateway, reader)))
+                attempt("S1", lambda: s1_availability.run_all(gateway, reader, Path(tmp), say))
                 booker = make_owner(
                     stack, start="00:00", end="24:00", max_advance_days=365, buffer_minutes=0
                 )
@@ -156,9 +152,15 @@ def main() -> int:
                         s2_booking.run(gateway, booker, stack.database_urls["booking"])
                     ),
                 )
+                attempt(
+                    "S3",
+                    lambda: asyncio.run(
+                        s3_conflict.run(gateway, booker, stack.database_urls["booking"])
+                    ),
+                )
                 attempt("S6", lambda: s6_toon.run(gateway, booker))
             figures, new_rows = sampler.report()
-            figures["covers"] = "S4, S5, S1, S2, S6 (the whole run after start-up)"
+            figures["covers"] = "S4, S5, S1, S2, S3, S6 (the whole run after start-up)"
             results["scenarios"]["S7"] = figures
             rows.extend(new_rows)
         finally:
