@@ -211,7 +211,11 @@ ROUND_TRIPS = {
     "uniform array": [{"id": i, "name": f"n{i}", "ok": i % 2 == 0} for i in range(5)],
     "mixed array": [1, "two", None, True, 3.5, {"k": "v"}, [1, 2], []],
     "array of arrays": [[1, 2], [3, 4], ["a", "b"]],
-    "unicode": {"名前": "Zoë 🚀", "emoji key 🙂": "ß \u2013 \u201cquotes\u201d \\ back\\slash", "rtl": "שלום"},
+    "unicode": {
+        "名前": "Zoë 🚀",
+        "emoji key 🙂": "ß \u2013 \u201cquotes\u201d \\ back\\slash",
+        "rtl": "שלום",
+    },
     "numbers": [0, -1, 10**15, -(10**15), 1.5, -0.25, 1e-7, 6.02e23, 0.1 + 0.2],
     "empty containers": {"o": {}, "a": [], "s": "", "nested": [{}, [], {"x": []}]},
     "strings like numbers": ["42", "-7", "3.14", "1e5", "0x1F", "05", "-0", "1_000", " 1"],
