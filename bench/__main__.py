@@ -96,6 +96,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cortex-bench-") as tmp:
         environ = isolated_environ(
             CORTEX_BILLING_PLAN_OVERRIDES=json.dumps(PLAN_OVERRIDES),
+            # S1's first sync reads 2,000 events from Radicale in one REPORT per calendar:
+            # slower than the default 15 s on a busy 2-core machine
+            CORTEX_CALENDARS_HTTP_TIMEOUT_SECONDS="120",
         )
         stack = Stack(
             data_dir=Path(tmp) / "data",

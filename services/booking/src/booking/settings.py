@@ -25,3 +25,9 @@ class BookingSettings(ServiceSettings):
     recovery_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often unfinished sagas and expired holds are swept"
     )
+    free_busy_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long availability may reuse the calendars' free/busy answer of an "
+        "owner's day; any calendars event for the owner drops it sooner. 0 turns it off",
+    )

@@ -5,22 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from uuid import uuid4
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from contracts import identity, subjects
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
-from cortex_runtime.logs import correlated
 from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers, install_openapi
 from gateway.hardening import Hardening
 from gateway.limits import Limit, RateLimiter
-from gateway.quota import EXEMPT_PREFIXES, CallQuota, rate_limit_headers
+from gateway.middleware import REQUEST_ID_HEADER, RateLimitHeaders, RequestId
+from gateway.quota import EXEMPT_PREFIXES, CallQuota
 from gateway.routes import billing as billing_routes
 from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
 from gateway.routes import identity as identity_routes
@@ -30,8 +28,7 @@ from gateway.toon import ToonResponses
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+__all__ = ["REQUEST_ID_HEADER", "create_app"]
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -92,24 +89,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         "resolve": Limit("resolve", settings.rate_resolve_per_minute, 60),
         "toon": Limit("toon", settings.rate_toon_per_minute, 60),
     }
-    app.middleware("http")(rate_limit_headers)
+    app.add_middleware(RateLimitHeaders)
     install_error_handlers(app)
     install_openapi(app, daily_limit_exempt=EXEMPT_PREFIXES)
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     app.add_middleware(ToonResponses)
     app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes, cors_origins=origins)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = given if _VALID_REQUEST_ID.match(given) else uuid4().hex
-        request.state.request_id = rid
-        with correlated(rid):
-            response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = rid
-        return response
+    app.add_middleware(RequestId)
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)

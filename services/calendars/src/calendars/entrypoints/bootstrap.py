@@ -24,6 +24,7 @@ def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
         providers=build_providers(settings, box, runtime.uow),
         horizon_days=settings.sync_horizon_days,
         sync_interval=timedelta(seconds=settings.sync_interval_seconds),
+        read=runtime.reader,
     )
 
     @runtime.rpc(msg.CONNECT_CALDAV)
@@ -70,6 +71,6 @@ def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
     async def scheduled_sync() -> None:
         while True:
             if await handlers.sync_due(ctx) == 0:
-                await asyncio.sleep(min(30.0, settings.sync_interval_seconds))
+                await asyncio.sleep(min(5.0, settings.sync_interval_seconds))
 
     return runtime

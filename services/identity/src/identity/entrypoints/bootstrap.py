@@ -46,7 +46,8 @@ def bootstrap(settings: IdentitySettings) -> ServiceRuntime:
 
     @runtime.rpc(msg.GET_SETTINGS)
     async def get_settings(cmd: msg.GetSettings) -> msg.SettingsReply:
-        return await handlers.get_settings(cmd, uow)
+        # one SELECT: autocommit, no BEGIN/ROLLBACK round trips
+        return await handlers.get_settings(cmd, runtime.reader)
 
     @runtime.rpc(msg.UPDATE_SETTINGS)
     async def update_settings(cmd: msg.UpdateSettings) -> msg.SettingsReply:
