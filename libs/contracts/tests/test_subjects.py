@@ -34,7 +34,7 @@ def test_every_declared_subject_follows_the_scheme() -> None:
         assert (kind, version) == ("cmd", "v1") and owner in subjects.SERVICES
     for spec in EVENTS:
         owner, _version, kind, _name = spec.subject.split(".")
-        assert kind == "evt" and owner in subjects.SERVICES
+        assert kind == "evt" and owner in subjects.EVENT_OWNERS
 
 
 def test_envelope_defaults_and_causation() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -176,3 +177,71 @@ def test_killed_booking_replicas_mid_saga_are_recovered(system: System) -> None:
         and r["hold_expires_at"].timestamp() < time.time() - 10
     ]  # fmt: skip
     assert stale == []
+
+
+def test_a_retry_while_the_first_saga_runs_is_never_a_held_201(system: System) -> None:
+    """Regression (found by the resilience storm): a retry with the first request's
+    Idempotency-Key, arriving while that saga still ran, was answered 201 "held"."""
+    owner = make_owner(system)
+    day = future_day(7)
+    key = {"Idempotency-Key": "retry-while-running"}
+    body = {"title": "Intro call", "start": at(day, 11).isoformat(),
+            "end": at(day, 11, 30).isoformat(), "attendee_email": "guest@example.org"}  # fmt: skip
+    url = f"{system.gateways[0]}/public/{owner.slug}/book"
+    billing = _process(system, "billing-1")
+    os.kill(billing, signal.SIGSTOP)  # the first saga stalls at the quota reservation
+    try:
+        first = httpx.post(url, json=body, headers=key, timeout=30)
+        assert first.status_code == 202, first.text
+        retry = httpx.post(url, json=body, headers=key, timeout=30)
+        # never a 201 for a saga still running: "retry shortly", or the gateway's own 202
+        # when the answer takes longer than its timeout (2 s here)
+        assert retry.status_code in (409, 202), retry.text
+        if retry.status_code == 409:
+            assert retry.json()["code"] == "idempotency_key_in_use"
+    finally:
+        os.kill(billing, signal.SIGCONT)
+    deadline = time.monotonic() + 40
+    later = None
+    while time.monotonic() < deadline:
+        later = httpx.post(url, json=body, headers=key, timeout=30)
+        if later.status_code != 409:
+            break
+        time.sleep(0.3)
+    assert later is not None and later.status_code == 201, later and later.text
+    assert later.json()["booking_id"] == first.json()["booking_id"]
+    assert later.json()["status"] == "confirmed"
+
+
+def test_a_request_lost_with_its_replica_still_gets_an_outcome(system: System) -> None:
+    """Regression (found by the resilience suite): a request that died with the booking
+    replica holding it, after the gateway had answered 202, left a status URL that answered
+    404 forever. The gateway now hands an unanswered request over durably."""
+    owner = make_owner(system)
+    day = future_day(8)
+    names = ("booking-1", "booking-2")
+    pids = [_process(system, name) for name in names]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # the request reaches a replica that never runs it
+    try:
+        accepted = book(system.gateways[0], owner, at(day, 13), at(day, 13, 30))
+        assert accepted.status_code == 202, accepted.text
+        for name in names:
+            system.stack.child(name).stop(signal.SIGKILL)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    for name in names:
+        system.stack.child(name).start()
+    status_url = f"{system.gateways[0]}{accepted.json()['status_url']}"
+    deadline = time.monotonic() + 60
+    answer = None
+    while time.monotonic() < deadline:
+        answer = httpx.get(status_url, timeout=10)
+        if answer.status_code == 200 and answer.json()["status"] in ("confirmed", "failed"):
+            break
+        time.sleep(0.5)
+    assert answer is not None and answer.status_code == 200, answer and answer.text
+    assert answer.json()["status"] == "confirmed", answer.text
+    assert accepted.json()["booking_id"] in radicale_uids(owner)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import billing, booking, calendars, identity, policies, system
+from contracts import billing, booking, calendars, gateway, identity, policies, system
 from contracts.rpc import EventSpec, Rpc, RpcFailure
 
 RPCS: tuple[Rpc[Any, Any], ...] = (
@@ -23,6 +23,7 @@ EVENTS: tuple[EventSpec[Any], ...] = (
     *billing.EVENTS,
     *booking.EVENTS,
     *policies.EVENTS,
+    *gateway.EVENTS,
 )
 
 

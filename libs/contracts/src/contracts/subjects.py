@@ -20,6 +20,8 @@ BILLING: Final = "billing"
 GATEWAY: Final = "gateway"
 
 SERVICES: Final[tuple[str, ...]] = (IDENTITY, BOOKING, CALENDARS, BILLING)
+# who publishes events (each into its own stream): the services and the gateway
+EVENT_OWNERS: Final[tuple[str, ...]] = (*SERVICES, GATEWAY)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

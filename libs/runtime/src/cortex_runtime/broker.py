@@ -12,12 +12,16 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
+import asyncpg
+import sqlalchemy.exc
 from faststream import AckPolicy, ExceptionMiddleware
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsResponse, PullSub
 from faststream.nats.annotations import NatsMessage
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
 from contracts import subjects
@@ -68,6 +72,15 @@ def _exception_replies() -> ExceptionMiddleware:
 
     @replies.add_handler(Exception, publish=True)
     async def on_crash(exc: Exception) -> NatsResponse:
+        if unreachable(exc):  # the database is restarting or gone: retryable, not a bug
+            log.warning("a dependency is unreachable", exc_info=exc)
+            metrics.increment("dependency_unreachable")
+            error = ErrorReply(
+                kind=ErrorKind.UNAVAILABLE,
+                code="dependency_unavailable",
+                message="The service cannot reach its database right now; try again shortly.",
+            )
+            return failure_response(error)
         log.error("handler failed", exc_info=exc)
         metrics.increment("handler_crashes")
         error = ErrorReply(
@@ -76,6 +89,28 @@ def _exception_replies() -> ExceptionMiddleware:
         return failure_response(error)
 
     return replies
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a connection that failed or was cut: a
+    refused or reset socket, PostgreSQL shutting down or not accepting connections yet."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(
+            current,
+            OSError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.AdminShutdownError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.CrashShutdownError,
+        ):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def build_broker(servers: str, name: str, **callbacks: Any) -> NatsBroker:
@@ -89,6 +124,8 @@ def build_broker(servers: str, name: str, **callbacks: Any) -> NatsBroker:
         connect_timeout=5,
         middlewares=[_exception_replies()],
         graceful_timeout=10.0,
+        # FastStream's "Received"/"Processed" lines for every message are noise: DEBUG
+        log_level=logging.DEBUG,
         **callbacks,
     )
 
@@ -105,6 +142,20 @@ def event_stream(owner: str, replicas: int = 1) -> JStream:
         num_replicas=replicas,
         discard=DiscardPolicy.OLD,
     )
+
+
+async def declare_stream(broker: NatsBroker, config: StreamConfig) -> None:
+    """Create the stream on the server, or bring its configuration up to date."""
+    js = broker.config.connection_state.stream
+    try:
+        await js.add_stream(config=config)
+    except BadRequestError:
+        await js.update_stream(config=config)
+
+
+async def ensure_stream(broker: NatsBroker, stream: JStream) -> None:
+    """Declare a stream FastStream describes (its subjects live apart from its config)."""
+    await declare_stream(broker, replace(stream.config, subjects=list(stream.subjects)))
 
 
 def dead_letter_stream(replicas: int = 1) -> JStream:

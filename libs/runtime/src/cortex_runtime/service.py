@@ -16,13 +16,10 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from faststream import AsyncAPI, FastStream
-from faststream.nats import JStream
-from nats.js.errors import BadRequestError
 
 from contracts import subjects
 from contracts.envelope import Message
@@ -125,6 +122,10 @@ class ServiceRuntime:
         relay = self._relay
         return UnitOfWork(self.db, relay.wake if relay is not None else None)
 
+    def reader(self) -> UnitOfWork:
+        """A unit of work for reads only, in autocommit (no BEGIN/ROLLBACK round trips)."""
+        return UnitOfWork(self.db, read_only=True)
+
     # --- lifecycle --------------------------------------------------------------
     def app(self) -> FastStream:
         app = FastStream(
@@ -155,7 +156,7 @@ class ServiceRuntime:
     async def ensure_streams(self) -> None:
         """Declare this service's event stream and the dead-letter stream."""
         for stream in (messaging.event_stream(self.name), messaging.dead_letter_stream()):
-            await ensure_stream(self.broker, stream)
+            await messaging.ensure_stream(self.broker, stream)
 
     async def _started(self) -> None:
         if self.settings.outbox_relay_enabled:
@@ -210,15 +211,6 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             log.exception("background loop failed; restarting", extra={"loop": loop.__name__})
         await asyncio.sleep(5)
-
-
-async def ensure_stream(broker: Any, stream: JStream) -> None:
-    js = broker.config.connection_state.stream
-    config = replace(stream.config, subjects=list(stream.subjects))
-    try:
-        await js.add_stream(config=config)
-    except BadRequestError:
-        await js.update_stream(config=config)
 
 
 def main(

@@ -22,10 +22,9 @@ from contracts import billing as msg
 from contracts import identity, subjects
 from contracts.rpc import ErrorKind
 from cortex_dev.fakes.stripe import event
-from cortex_runtime.broker import build_broker, event_stream, publish_raw
+from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
-from cortex_runtime.service import ensure_stream
 
 pytestmark = [
     pytest.mark.integration,

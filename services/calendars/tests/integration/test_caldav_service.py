@@ -210,6 +210,26 @@ async def test_connect_sync_recurrence_and_booking_events(
     )
     assert after.busy == []
 
+    # a write whose record was lost (the database went away right after the provider wrote):
+    # the compensating delete still finds the event by its UID
+    await rpc.call(
+        msg.WRITE_BOOKING_EVENT,
+        msg.WriteBookingEvent(
+            tenant_id=TENANT, booking_id="bk_lost", start=start, end=end, summary="Lost record"
+        ),
+    )
+    conn = await asyncpg.connect(calendars_db.replace("+asyncpg", ""))
+    try:
+        await conn.execute("DELETE FROM booking_events WHERE booking_id = 'bk_lost'")
+    finally:
+        await conn.close()
+    await rpc.call(
+        msg.DELETE_BOOKING_EVENT, msg.DeleteBookingEvent(tenant_id=TENANT, booking_id="bk_lost")
+    )
+    async with httpx.AsyncClient(auth=(caldav_account.username, caldav_account.password)) as client:
+        listing = await client.request("PROPFIND", calendar_url, headers={"Depth": "1"})
+    assert "bk_lost" not in listing.text
+
     # secrets at rest: the password is nowhere in the database in clear
     conn = await asyncpg.connect(calendars_db.replace("+asyncpg", ""))
     try:

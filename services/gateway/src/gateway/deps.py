@@ -29,16 +29,23 @@ class Caller:
     def with_timeout(self, seconds: float) -> Caller:
         return Caller(self._rpc, self._request_id, self._tenant_id, seconds)
 
-    async def __call__(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> RepT:
-        request = rpc.request(correlation_id=self._request_id, tenant_id=self._tenant_id, **fields)
+    def message(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> ReqT:
+        """The request ``rpc`` would send, with this caller's trace and tenant."""
+        return rpc.request(correlation_id=self._request_id, tenant_id=self._tenant_id, **fields)
+
+    async def send(self, rpc: Rpc[ReqT, RepT], request: ReqT) -> RepT:
         return await self._rpc.call(rpc, request, timeout=self._timeout)
 
+    async def __call__(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> RepT:
+        return await self.send(rpc, self.message(rpc, **fields))
 
-def public_caller(request: Request) -> Caller:
+
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request
+async def public_caller(request: Request) -> Caller:
     return Caller(request.app.state.rpc, request.state.request_id, None)
 
 
-def tenant_caller(
+async def tenant_caller(
     request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Caller:
     return Caller(request.app.state.rpc, request.state.request_id, principal.tenant_id)

@@ -31,17 +31,19 @@ import nats.errors
 from fastapi import Request
 from faststream.nats import NatsBroker
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 from starlette.exceptions import HTTPException
 
 from contracts.rpc import ErrorKind
 from cortex_runtime import metrics
+from cortex_runtime.broker import declare_stream
 from cortex_runtime.errors import ServiceError
 from gateway.quota import RATE_LIMIT_HEADERS
 
 log = logging.getLogger(__name__)
 
 STREAM = "RATELIMITS"
+CLOSED_WINDOWS_KEPT = 10_000  # remembered counts of ended windows (route x client IP)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -107,6 +109,9 @@ class RateLimiter:
         self._trusted = parse_networks(trusted_proxies)
         self._timeout = timeout
         self._stream_ready = False
+        # the counts of windows that have ended, read once: a closed window no longer changes
+        # (up to the clock skew between gateways), so one NATS read per request is saved
+        self._closed: dict[str, int] = {}
 
     async def _ensure_stream(self) -> None:
         config = StreamConfig(
@@ -118,11 +123,7 @@ class RateLimiter:
             max_age=2 * 86400,
             max_msgs_per_subject=1,
         )
-        js = self._broker.config.connection_state.stream
-        try:
-            await js.add_stream(config=config)
-        except BadRequestError:
-            await js.update_stream(config=config)
+        await declare_stream(self._broker, config)
         self._stream_ready = True
 
     async def _increment(self, subject: str) -> int:
@@ -145,6 +146,16 @@ class RateLimiter:
             return 0
         return int(json.loads(message.data or b"{}").get("val", 0))
 
+    async def _read_closed(self, subject: str) -> int:
+        """The final count of an ended window, remembered after the first read."""
+        value = self._closed.get(subject)
+        if value is None:
+            value = await self._read(subject)
+            if len(self._closed) >= CLOSED_WINDOWS_KEPT:
+                self._closed.clear()
+            self._closed[subject] = value
+        return value
+
     async def hit(self, limit: Limit, request: Request) -> dict[str, str]:
         """Count the request; the X-RateLimit headers, or raise RateLimited (429)."""
         ip = client_ip(request, self._trusted)
@@ -153,7 +164,9 @@ class RateLimiter:
         base = f"ratelimit.{limit.route}.{_token(ip)}"
         try:
             current = await self._increment(f"{base}.{window}")
-            previous = await self._read(f"{base}.{window - 1}") if current <= limit.requests else 0
+            previous = (
+                await self._read_closed(f"{base}.{window - 1}") if current <= limit.requests else 0
+            )
         except Exception as exc:
             metrics.increment("rate_limit_store_errors")
             log.warning(

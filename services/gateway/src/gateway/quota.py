@@ -41,10 +41,11 @@ import nats.errors
 from fastapi import Request, Response
 from faststream.nats import NatsBroker
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NoStreamResponseError
+from nats.js.errors import NoStreamResponseError
 from starlette.exceptions import HTTPException
 
 from contracts import billing
+from cortex_runtime.broker import declare_stream
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -189,11 +190,7 @@ class CallQuota:
     # --- the counter --------------------------------------------------------------------------
     async def _ensure_stream(self) -> None:
         config = StreamConfig(storage=StorageType.FILE, **billing.usage_stream_config())  # type: ignore[arg-type]
-        js = self._broker.config.connection_state.stream
-        try:
-            await js.add_stream(config=config)
-        except BadRequestError:
-            await js.update_stream(config=config)
+        await declare_stream(self._broker, config)
         self._stream_ready = True
 
     async def _add(self, subject: str, delta: int) -> int:

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from datetime import timedelta
 
+from nats.aio.msg import Msg
+
+from booking.adapters.free_busy_cache import FreeBusyCache
 from booking.service_layer import callers_policies, handlers
 from booking.settings import BookingSettings
 from contracts import booking as msg
+from contracts import gateway as gw
 from contracts import identity as ident
 from contracts import subjects
+from cortex_runtime import broker as messaging
 from cortex_runtime.client import RpcClient
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.service import ServiceRuntime
 
+log = logging.getLogger(__name__)
+
 
 def bootstrap(settings: BookingSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(subjects.BOOKING, settings)
+    caching = settings.free_busy_cache_seconds > 0
+    free_busy_cache = FreeBusyCache(settings.free_busy_cache_seconds)
     ctx = handlers.Context(
         uow=runtime.uow,
         rpc=RpcClient(runtime.broker, settings.participant_timeout_seconds),
@@ -24,6 +35,8 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
         pending_expiry=timedelta(hours=settings.pending_expiry_hours),
         participant_timeout=settings.participant_timeout_seconds,
         decide=callers_policies.decide_for_booking,
+        read=runtime.reader,
+        free_busy_cache=free_busy_cache if caching else None,
     )
     callers_policies.register(runtime, runtime.uow)
 
@@ -38,6 +51,18 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
     @runtime.consumer(ident.TENANT_DELETED)
     async def on_tenant_deleted(event: ident.TenantDeleted, uow: UnitOfWork) -> None:
         await handlers.forget_owner(uow, event.deleted_tenant_id)
+
+    async def on_booking_unanswered(cmd: msg.CreateBooking) -> None:
+        await handlers.settle_unanswered(cmd, ctx)
+
+    # idempotent by booking id: no inbox needed
+    messaging.consume_event(
+        runtime.broker,
+        gw.BOOKING_UNANSWERED,
+        subjects.BOOKING,
+        on_booking_unanswered,
+        ack_wait=max(60.0, 4 * settings.participant_timeout_seconds),
+    )
 
     @runtime.rpc(msg.GET_AVAILABILITY)
     async def get_availability(cmd: msg.GetAvailability) -> msg.Availability:
@@ -78,4 +103,29 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
             if await handlers.recover(ctx, stale) == 0:
                 await asyncio.sleep(settings.recovery_interval_seconds)
 
+    async def forget_changed_calendars() -> None:
+        """Every replica hears every calendars event (core NATS, no queue group) and drops
+        the cached free/busy answers of the tenant it is about."""
+
+        async def on_event(message: Msg) -> None:
+            try:
+                tenant_id = json.loads(message.data).get("tenant_id")
+            except (ValueError, AttributeError):
+                tenant_id = None
+            free_busy_cache.forget(tenant_id if isinstance(tenant_id, str) else None)
+
+        subscription = await runtime.broker.connection.subscribe(
+            subjects.events_wildcard(subjects.CALENDARS), cb=on_event
+        )
+        free_busy_cache.forget()  # whatever was cached before listening
+        try:
+            await asyncio.Event().wait()
+        finally:
+            try:
+                await subscription.unsubscribe()
+            except Exception as exc:  # closing: nothing left to clean up
+                log.debug("free/busy listener: %r", exc)
+
+    if caching:
+        runtime.background(forget_changed_calendars)
     return runtime

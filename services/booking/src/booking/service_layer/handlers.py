@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from booking.adapters.free_busy_cache import FreeBusyCache
 from booking.adapters.tables import bookings, owners
 from booking.domain import availability
 from booking.domain.policies import BookingFacts, Decision
@@ -44,6 +46,13 @@ class Context:
     pending_expiry: timedelta
     participant_timeout: float
     decide: Callable[[UnitOfWork, str, BookingFacts], Awaitable[Decision]] | None = None
+    # reads outside any transaction (autocommit); the write unit of work when not given
+    read: UowFactory | None = None
+    # availability's calendars answers (never the saga's live check)
+    free_busy_cache: FreeBusyCache | None = None
+
+    def reader(self) -> UnitOfWork:
+        return (self.read or self.uow)()
 
 
 # --- the settings projection ---------------------------------------------------------------
@@ -84,16 +93,22 @@ async def forget_owner(uow: UnitOfWork, tenant_id: str) -> None:
 NO_PAGE = ServiceError(ErrorKind.NOT_FOUND, "page_not_found", "No public scheduling page here.")
 
 
+# built once: only the parameters change between calls (the statement cache does the rest)
+_OWNER_BY_SLUG = sa.select(owners).where(
+    owners.c.slug == sa.bindparam("slug"),
+    owners.c.open_scheduling.is_(True),
+    owners.c.deleted.is_(False),
+)
+_ACTIVE_BOOKINGS = sa.select(bookings.c.start_at, bookings.c.end_at).where(
+    bookings.c.tenant_id == sa.bindparam("tenant_id"),
+    bookings.c.status.in_(ACTIVE),
+    bookings.c.start_at < sa.bindparam("end"),
+    bookings.c.occupied_until > sa.bindparam("start"),
+)
+
+
 async def _owner_by_slug(uow: UnitOfWork, slug: str) -> sa.Row[Any]:
-    row = (
-        await uow.execute(
-            sa.select(owners).where(
-                owners.c.slug == slug.strip().lower(),
-                owners.c.open_scheduling.is_(True),
-                owners.c.deleted.is_(False),
-            )
-        )
-    ).first()
+    row = (await uow.execute(_OWNER_BY_SLUG, {"slug": slug.strip().lower()})).first()
     if row is None:
         raise NO_PAGE
     return row
@@ -135,39 +150,58 @@ async def _busy(
     live: bool,
     ignore_booking: str | None = None,
 ) -> tuple[list[tuple[datetime, datetime]], cal.FreeBusy]:
-    """Busy intervals over [start, end): calendars (unknown time counts as busy) + bookings."""
-    try:
-        free_busy = await ctx.rpc.call(
-            cal.GET_FREE_BUSY,
-            cal.GetFreeBusy(**cause.caused(tenant_id=tenant_id), start=start, end=end, live=live),
-            timeout=ctx.participant_timeout,
-        )
-    except ServiceError as exc:
-        if exc.kind is ErrorKind.INVALID:
-            raise
-        raise ServiceError(
-            ErrorKind.UNAVAILABLE,
-            "calendar_unavailable",
-            "The owner's calendar cannot be checked right now; try again shortly.",
-        ) from exc
+    """Busy intervals over [start, end): calendars (unknown time counts as busy) + bookings.
+
+    The calendars' answer and this service's own bookings are read at the same time."""
+
+    async def calendars() -> cal.FreeBusy:
+        cache = None if live else ctx.free_busy_cache
+        generation = (0, 0)
+        if cache is not None:
+            cached = cache.get(tenant_id, start, end)
+            if cached is not None:
+                return cached
+            generation = cache.generation(tenant_id)
+        try:
+            answer = await ctx.rpc.call(
+                cal.GET_FREE_BUSY,
+                cal.GetFreeBusy(
+                    **cause.caused(tenant_id=tenant_id), start=start, end=end, live=live
+                ),
+                timeout=ctx.participant_timeout,
+            )
+        except ServiceError as exc:
+            if exc.kind is ErrorKind.INVALID:
+                raise
+            raise ServiceError(
+                ErrorKind.UNAVAILABLE,
+                "calendar_unavailable",
+                "The owner's calendar cannot be checked right now; try again shortly.",
+            ) from exc
+        if cache is not None:
+            cache.put(tenant_id, start, end, answer, generation)
+        return answer
+
+    async def own() -> list[tuple[datetime, datetime]]:
+        params = {"tenant_id": tenant_id, "start": start, "end": end}
+        async with ctx.reader() as uow:
+            if ignore_booking:
+                query = _ACTIVE_BOOKINGS.where(bookings.c.id != ignore_booking)
+                rows = (await uow.execute(query, params)).all()
+            else:
+                rows = (await uow.execute(_ACTIVE_BOOKINGS, params)).all()
+        return [(r.start_at, r.end_at) for r in rows]
+
+    free_busy, booked = await asyncio.gather(calendars(), own())
     busy = [(b.start, b.end) for b in free_busy.busy] + [
         (u.start, u.end) for u in free_busy.unknown
     ]
-    async with ctx.uow() as uow:
-        query = sa.select(bookings.c.start_at, bookings.c.end_at).where(
-            bookings.c.tenant_id == tenant_id,
-            bookings.c.status.in_(ACTIVE),
-            bookings.c.start_at < end,
-            bookings.c.occupied_until > start,
-        )
-        if ignore_booking:
-            query = query.where(bookings.c.id != ignore_booking)
-        busy.extend((r.start_at, r.end_at) for r in (await uow.execute(query)).all())
+    busy.extend(booked)
     return busy, free_busy
 
 
 async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availability:
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
     tz_name = cmd.timezone or owner.timezone
     zone = _zone(tz_name)
@@ -233,10 +267,10 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
         )
     async with ctx.uow() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
-        if cmd.idempotency_key:
-            replay = await _replay(uow, owner.tenant_id, cmd)
-            if replay is not None:
-                return replay
+    if cmd.idempotency_key:
+        replay = await _settled_replay(ctx, owner.tenant_id, cmd)
+        if replay is not None:
+            return replay
     zone = ZoneInfo(owner.timezone)
     rules = _rules(owner)
     attendee = cmd.attendee_email.strip()
@@ -313,9 +347,9 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
             await uow.commit()
     except IntegrityError as exc:
         constraint = str(getattr(getattr(exc.orig, "__cause__", None), "constraint_name", ""))
-        if constraint == "bookings_idempotency" and cmd.idempotency_key:
-            async with ctx.uow() as uow:
-                replay = await _replay(uow, owner.tenant_id, cmd)
+        retried = constraint in ("bookings_idempotency", "bookings_pkey")
+        if retried and cmd.idempotency_key:  # the id is derived from the key: same check
+            replay = await _settled_replay(ctx, owner.tenant_id, cmd)
             if replay is not None:
                 return replay
         if constraint == "bookings_pkey":
@@ -327,6 +361,33 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
             raise await _conflict(ctx, cmd, owner, start, end, zone, own_only=True) from exc
         raise
     return await _prepare_and_commit(ctx, cmd, row)
+
+
+REPLAY_WAIT_SECONDS = 1.0
+
+
+async def _settled_replay(
+    ctx: Context, tenant_id: str, cmd: msg.CreateBooking
+) -> msg.BookingReply | None:
+    """The first answer to this Idempotency-Key, once there is one.
+
+    A retry that arrives while the first request's saga still runs waits a moment for its
+    outcome; past that it is told to retry (409 ``idempotency_key_in_use``): a replayed
+    "held" would read as a booking made when it may still fail.
+    """
+    deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_SECONDS
+    while True:
+        async with ctx.uow() as uow:
+            replay = await _replay(uow, tenant_id, cmd)
+        if replay is None or replay.booking.status is not msg.BookingStatus.HELD:
+            return replay
+        if asyncio.get_running_loop().time() >= deadline:
+            raise ServiceError(
+                ErrorKind.CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+            )
+        await asyncio.sleep(0.05)
 
 
 async def _replay(
@@ -888,3 +949,62 @@ async def cancel_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingRep
     assert final is not None
     await _emit(ctx, cmd, msg.BOOKING_CANCELLED, final)
     return msg.BookingReply(booking=_info(final))
+
+
+# --- requests the gateway answered 202 without a reply -------------------------------------
+
+
+async def settle_unanswered(cmd: msg.CreateBooking, ctx: Context) -> None:
+    """Give a request the gateway accepted (202) without hearing back an outcome.
+
+    If it reached booking, its saga (and recovery) settles it. If not (lost on the way, or
+    refused after the gateway stopped waiting), it runs again, idempotent by booking id, and
+    a refusal is recorded as a failed booking with its reason, so the 202's status URL ends
+    with an answer. A failure to reach the database raises: the event is redelivered.
+    """
+    async with ctx.uow() as uow:
+        if await _load(uow, cmd.booking_id) is not None:
+            return
+    try:
+        await create_booking(cmd, ctx)
+    except ServiceError as exc:
+        await _record_refusal(ctx, cmd, exc.reply.message)
+
+
+async def _record_refusal(ctx: Context, cmd: msg.CreateBooking, reason: str) -> None:
+    async with ctx.uow() as uow:
+        try:
+            owner = await _owner_by_slug(uow, cmd.slug)
+        except ServiceError:
+            return  # no such page: its status URL answers 404, which is the truth
+        start, end = cmd.start.astimezone(UTC), max(cmd.end, cmd.start).astimezone(UTC)
+        row = (
+            await uow.execute(
+                pg_insert(bookings)
+                .values(
+                    id=cmd.booking_id,
+                    tenant_id=owner.tenant_id,
+                    slug=owner.slug,
+                    title=clean_text(cmd.title, 200) or "Booking",
+                    description=clean_text(cmd.description, 5000),
+                    attendee_email=cmd.attendee_email.strip()[:320],
+                    attendee_name=clean_text(cmd.attendee_name, 200),
+                    start_at=start,
+                    end_at=end,
+                    occupied_until=end,
+                    status=msg.BookingStatus.FAILED.value,
+                    saga_step=Step.COMPENSATED.value,
+                    reason=reason[:500],
+                    idempotency_key=cmd.idempotency_key,
+                    request_hash=cmd.request_hash,
+                )
+                .on_conflict_do_nothing()
+                .returning(bookings)
+            )
+        ).first()
+        if row is not None:
+            await uow.add_event(
+                msg.BOOKING_FAILED.subject,
+                msg.BookingEvent(**cmd.caused(tenant_id=owner.tenant_id), booking=_info(row)),
+            )
+        await uow.commit()

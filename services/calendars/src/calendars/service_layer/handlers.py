@@ -68,6 +68,11 @@ class Context:
     providers: Providers
     horizon_days: int
     sync_interval: timedelta
+    # reads outside any transaction (autocommit); the write unit of work when not given
+    read: UowFactory | None = None
+
+    def reader(self) -> UnitOfWork:
+        return (self.read or self.uow)()
 
 
 def _id(kind: str) -> str:
@@ -523,12 +528,20 @@ async def _sync_calendar(
         await uow.commit()
 
 
+FAILED_SYNC_RETRY = timedelta(seconds=10)
+
+
 async def _mark(ctx: Context, row: Any, status: msg.ConnectionStatus, reason: str | None) -> None:
     cause = msg.SyncNow(tenant_id=row.tenant_id)
     provider = msg.Provider(row.provider)
     async with ctx.uow() as uow:
         values: dict[str, Any] = {"status": status.value, "status_reason": reason}
-        values["next_sync_at"] = datetime.now(UTC) + ctx.sync_interval
+        # a source that failed is tried again soon: until it answers, its time is unknown
+        # and nothing there can be booked (an expired grant waits for the owner instead)
+        again = ctx.sync_interval
+        if status is msg.ConnectionStatus.ERROR:
+            again = min(again, FAILED_SYNC_RETRY)
+        values["next_sync_at"] = datetime.now(UTC) + again
         if status is msg.ConnectionStatus.OK:
             values["last_synced_at"] = sa.func.now()
         previous = (
@@ -640,7 +653,9 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
         for connection_id in ids:
             if not await sync_connection(ctx, connection_id, live=True):
                 failed.add(connection_id)
-    async with ctx.uow() as uow:
+    # two autocommit reads: a change between them (a sync replaces a calendar's events in
+    # one transaction) shows either side of it, never half of one
+    async with ctx.reader() as uow:
         sources = (
             await uow.execute(
                 sa.select(
@@ -699,9 +714,32 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
 # --- the saga's event writes ----------------------------------------------------------------------
 
 
+async def _lock_booking_event(uow: UnitOfWork, booking_id: str) -> None:
+    """Serialise the write and the delete of one booking's event, across replicas, until
+    the transaction ends: a compensating delete waits for a write still under way."""
+    key = sa.func.hashtext(f"booking_event:{booking_id}")
+    await uow.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def _receiving_calendar(uow: UnitOfWork, tenant: str) -> sa.Row[Any] | None:
+    return (
+        await uow.execute(
+            sa.select(calendars.c.remote_id, connections)
+            .join(connections, connections.c.id == calendars.c.connection_id)
+            .where(calendars.c.tenant_id == tenant, calendars.c.receives_bookings.is_(True))
+        )
+    ).first()
+
+
 async def write_booking_event(cmd: msg.WriteBookingEvent, ctx: Context) -> msg.BookingEventWritten:
+    """Write the booking's event (UID = booking id) to the receiving calendar, once.
+
+    The provider call runs inside the transaction that records it, under the booking's
+    lock: if the record cannot be committed after the provider wrote, the delete below still
+    finds the event by its UID."""
     tenant = cmd.tenant_id or ""
     async with ctx.uow() as uow:
+        await _lock_booking_event(uow, cmd.booking_id)
         done = (
             await uow.execute(
                 sa.select(booking_events, connections.c.provider)
@@ -712,44 +750,37 @@ async def write_booking_event(cmd: msg.WriteBookingEvent, ctx: Context) -> msg.B
                 )
             )
         ).first()
-        target = (
-            await uow.execute(
-                sa.select(calendars.c.remote_id, connections)
-                .join(connections, connections.c.id == calendars.c.connection_id)
-                .where(calendars.c.tenant_id == tenant, calendars.c.receives_bookings.is_(True))
+        if done is not None and done.deleted_at is None:
+            return msg.BookingEventWritten(
+                booking_id=cmd.booking_id,
+                provider=msg.Provider(done.provider),
+                calendar_id=done.remote_calendar_id,
+                uid=done.uid,
             )
-        ).first()
-    if done is not None and done.deleted_at is None:
-        return msg.BookingEventWritten(
-            booking_id=cmd.booking_id,
-            provider=msg.Provider(done.provider),
-            calendar_id=done.remote_calendar_id,
-            uid=done.uid,
-        )
-    if target is None:
-        return msg.BookingEventWritten(
-            booking_id=cmd.booking_id, provider=None, calendar_id=None, uid=None
-        )
-    uid = cmd.booking_id
-    provider = await ctx.providers.open_connection(target)
-    try:
-        await provider.create_event(
-            target.remote_id,
-            uid,
-            cmd.start,
-            cmd.end,
-            cmd.summary,
-            cmd.description,
-            cmd.attendee_email,
-        )
-    except CredentialsRejected as exc:
-        await _mark(ctx, target, msg.ConnectionStatus.EXPIRED, str(exc))
-        raise ServiceError(ErrorKind.UPSTREAM, "calendar_expired", str(exc)) from exc
-    except (ProviderError, UrlRefused) as exc:
-        raise ServiceError(ErrorKind.UPSTREAM, "calendar_unavailable", str(exc)) from exc
-    finally:
-        await provider.aclose()
-    async with ctx.uow() as uow:
+        target = await _receiving_calendar(uow, tenant)
+        if target is None:
+            return msg.BookingEventWritten(
+                booking_id=cmd.booking_id, provider=None, calendar_id=None, uid=None
+            )
+        uid = cmd.booking_id
+        provider = await ctx.providers.open_connection(target)
+        try:
+            await provider.create_event(
+                target.remote_id,
+                uid,
+                cmd.start,
+                cmd.end,
+                cmd.summary,
+                cmd.description,
+                cmd.attendee_email,
+            )
+        except CredentialsRejected as exc:
+            await _mark(ctx, target, msg.ConnectionStatus.EXPIRED, str(exc))
+            raise ServiceError(ErrorKind.UPSTREAM, "calendar_expired", str(exc)) from exc
+        except (ProviderError, UrlRefused) as exc:
+            raise ServiceError(ErrorKind.UPSTREAM, "calendar_unavailable", str(exc)) from exc
+        finally:
+            await provider.aclose()
         await uow.execute(
             pg_insert(booking_events)
             .values(
@@ -773,33 +804,51 @@ async def write_booking_event(cmd: msg.WriteBookingEvent, ctx: Context) -> msg.B
 async def delete_booking_event(
     cmd: msg.DeleteBookingEvent, ctx: Context
 ) -> msg.BookingEventDeleted:
+    """Delete the booking's event; idempotent.
+
+    Without a record of the write (the write's record was lost, e.g. the database went away
+    right after the provider wrote), the event is looked for by its UID on the receiving
+    calendar: nothing Cortex wrote may outlive its booking."""
     tenant = cmd.tenant_id or ""
     async with ctx.uow() as uow:
+        await _lock_booking_event(uow, cmd.booking_id)
         written = (
             await uow.execute(
-                sa.select(booking_events.c.remote_calendar_id, booking_events.c.uid, connections)
+                sa.select(
+                    booking_events.c.remote_calendar_id,
+                    booking_events.c.uid,
+                    booking_events.c.deleted_at,
+                    connections,
+                )
                 .join(connections, connections.c.id == booking_events.c.connection_id)
                 .where(
                     booking_events.c.booking_id == cmd.booking_id,
                     booking_events.c.tenant_id == tenant,
-                    booking_events.c.deleted_at.is_(None),
                 )
             )
         ).first()
-    if written is None:
-        return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=False)
-    provider = await ctx.providers.open_connection(written)
-    try:
-        await provider.delete_event(written.remote_calendar_id, written.uid)
-    except (ProviderError, UrlRefused) as exc:
-        raise ServiceError(ErrorKind.UPSTREAM, "calendar_unavailable", str(exc)) from exc
-    finally:
-        await provider.aclose()
-    async with ctx.uow() as uow:
-        await uow.execute(
-            sa.update(booking_events)
-            .where(booking_events.c.booking_id == cmd.booking_id)
-            .values(deleted_at=sa.func.now())
-        )
+        if written is not None and written.deleted_at is not None:
+            return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=False)
+        if written is not None:
+            connection: Any = written
+            calendar_id, uid = written.remote_calendar_id, written.uid
+        else:
+            connection = await _receiving_calendar(uow, tenant)
+            if connection is None:
+                return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=False)
+            calendar_id, uid = connection.remote_id, cmd.booking_id
+        provider = await ctx.providers.open_connection(connection)
+        try:
+            await provider.delete_event(calendar_id, uid)
+        except (ProviderError, UrlRefused) as exc:
+            raise ServiceError(ErrorKind.UPSTREAM, "calendar_unavailable", str(exc)) from exc
+        finally:
+            await provider.aclose()
+        if written is not None:
+            await uow.execute(
+                sa.update(booking_events)
+                .where(booking_events.c.booking_id == cmd.booking_id)
+                .values(deleted_at=sa.func.now())
+            )
         await uow.commit()
-    return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=True)
+    return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=written is not None)

@@ -16,6 +16,7 @@ from contracts import booking as msg
 from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
+from gateway.handover import hand_over_booking
 from gateway.limits import limited
 from gateway.params import Printable
 
@@ -100,6 +101,15 @@ class BookingDetail(BookingOut):
     created_at: datetime
 
 
+def _booking_id(slug: str, idempotency_key: str | None) -> str:
+    """A fresh id; with an Idempotency-Key the same id for every retry, so a retry and the
+    first request (and its 202) are one booking."""
+    if idempotency_key is None:
+        return f"bk_{secrets.token_hex(10)}"
+    digest = hashlib.sha256(f"{slug.strip().lower()}\n{idempotency_key}".encode())
+    return f"bk_{digest.hexdigest()[:20]}"
+
+
 class Accepted(BaseModel):
     booking_id: str
     status: str = "processing"
@@ -133,32 +143,36 @@ async def book(
 ) -> Any:
     """Book a slot. Two-phase: hold, check the owner's calendars live, reserve quota, write
     the event, confirm. A retry with the same ``Idempotency-Key`` returns the first answer."""
-    booking_id = f"bk_{secrets.token_hex(10)}"
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
+    command = call.message(
+        msg.CREATE_BOOKING,
+        booking_id=_booking_id(slug, idempotency_key),
+        slug=slug,
+        title=body.title,
+        start=body.start,
+        end=body.end,
+        attendee_email=body.attendee_email,
+        attendee_name=body.attendee_name,
+        description=body.description,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
     timeout = request.app.state.settings.booking_timeout_seconds
     try:
-        reply = await call.with_timeout(timeout)(
-            msg.CREATE_BOOKING,
-            booking_id=booking_id,
-            slug=slug,
-            title=body.title,
-            start=body.start,
-            end=body.end,
-            attendee_email=body.attendee_email,
-            attendee_name=body.attendee_name,
-            description=body.description,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-        )
+        reply = await call.with_timeout(timeout).send(msg.CREATE_BOOKING, command)
     except ServiceError as exc:
-        if exc.code == "service_timeout":  # the saga goes on: answer where to look
-            accepted = Accepted(
-                booking_id=booking_id, status_url=f"/public/{slug}/bookings/{booking_id}"
-            )
-            return JSONResponse(accepted.model_dump(), status_code=202)
-        raise
+        if exc.code != "service_timeout":
+            raise
+        # the saga may go on, or the request may never have reached booking: hand it over
+        # durably so that booking settles it either way, then answer where to look
+        await hand_over_booking(request.app, command)
+        accepted = Accepted(
+            booking_id=command.booking_id,
+            status_url=f"/public/{slug}/bookings/{command.booking_id}",
+        )
+        return JSONResponse(accepted.model_dump(), status_code=202)
     return _out(reply.booking)
 
 
