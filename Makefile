@@ -8,12 +8,15 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(abspath $(PY))
 PYTEST_WORKERS ?= 2
+RESILIENCE_SIZE ?= full
+RESILIENCE_RUNS ?= 1
 
-.PHONY: up test test-unit lint fmt bench docs check-docs clean-data help
+.PHONY: up test test-resilience test-unit lint fmt bench docs check-docs clean-data help
 
 help:
 	@echo "make up      run the whole system (embedded NATS + PostgreSQL) on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite"
+	@echo "make test-resilience  the resilience scenarios at full size (RESILIENCE_SIZE, RESILIENCE_RUNS)"
 	@echo "make lint    ruff and mypy"
 	@echo "make docs    regenerate the AsyncAPI documents in docs/asyncapi/"
 	@echo "make bench   run the benchmark suite"
@@ -29,6 +32,13 @@ up: $(VENV)/.synced
 
 test: $(VENV)/.synced
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# the resilience scenarios at the issue's sizes, RESILIENCE_RUNS times in a row (docs/reliability.md)
+test-resilience: $(VENV)/.synced
+	@for run in $$(seq 1 $(RESILIENCE_RUNS)); do \
+	  echo "resilience run $$run of $(RESILIENCE_RUNS) ($(RESILIENCE_SIZE))"; \
+	  CORTEX_RESILIENCE_SIZE=$(RESILIENCE_SIZE) $(VENV)/bin/pytest -m resilience tests/e2e/resilience || exit 1; \
+	done
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

@@ -225,3 +225,25 @@ def caldav_account(radicale_server: Radicale) -> CaldavAccount:
     password = uuid.uuid4().hex
     radicale_server.add_user(username, password)
     return CaldavAccount(radicale_server.url, username, password)
+
+
+REPORT_PROPERTY = "resilience_report"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reports tests attached as the ``resilience_report`` user property.
+
+    User properties travel with test reports from xdist workers, so the summary shows in
+    ``make test`` output whatever worker ran the scenario.
+    """
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", None) or []
+        if name == REPORT_PROPERTY
+    ]
+    if lines:
+        terminalreporter.write_sep("=", "resilience report")
+        for line in dict.fromkeys(lines):  # each once, in order
+            terminalreporter.write_line(str(line))
