@@ -19,23 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import s1_availability, s2_booking, s3_conflict, s4_rpc, s5_settings, s6_toon
-from bench.common import make_owner, row
+from bench.common import bench_stack, make_owner, row
 from bench.s7_memory import RssSampler
-from cortex_dev.embedded import free_port
-from cortex_dev.stack import Stack, isolated_environ
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 PACKAGES = ("nats-py", "faststream", "fastapi", "asyncpg", "httpx", "uvicorn", "pydantic",
             "toon-format", "tiktoken", "psutil")  # fmt: skip
-# the quota of the free tier would stop the benchmark (20 bookings a month, 1,000 calls a
-# day): lifted through billing's settings, not code
-PLAN_OVERRIDES = {
-    "starter": {
-        "calls_per_day": None,
-        "bookings_per_month_individual": None,
-        "bookings_per_month_developer": None,
-    }
-}
 SKIPPED: dict[str, str] = {}
 
 
@@ -94,19 +83,8 @@ def main() -> int:
     }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cortex-bench-") as tmp:
-        environ = isolated_environ(
-            CORTEX_BILLING_PLAN_OVERRIDES=json.dumps(PLAN_OVERRIDES),
-            # S1's first sync reads 2,000 events from Radicale in one REPORT per calendar:
-            # slower than the default 15 s on a busy 2-core machine
-            CORTEX_CALENDARS_HTTP_TIMEOUT_SECONDS="120",
-        )
-        stack = Stack(
-            data_dir=Path(tmp) / "data",
-            gateway_port=free_port(),
-            replicas={"gateway": 1},
-            environ=environ,
-            say=say,
-        )
+        stack = bench_stack(Path(tmp) / "data", say)
+        environ = stack.environ
         results["configuration"] = {
             "replicas": "1 of every service, 1 gateway",
             "data_dir": "temporary directory",

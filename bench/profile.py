@@ -11,7 +11,6 @@ idle subtracted), NATS and PostgreSQL (all its backends) included. Put another c
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,8 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from bench import s1_availability, s1_calendars, s2_booking, s5_settings
-from bench.__main__ import PLAN_OVERRIDES
-from bench.common import make_owner
-from cortex_dev.embedded import free_port
-from cortex_dev.stack import Stack, isolated_environ
+from bench.common import bench_stack, make_owner
+from cortex_dev.stack import Stack
 
 IDLE_S = 5.0
 SPY_S = 13
@@ -56,17 +53,7 @@ def cpu_seconds(stack: Stack, tmp: str) -> dict[str, float]:
 def main(which: str, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cortex-profile-") as tmp:
-        environ = isolated_environ(
-            CORTEX_BILLING_PLAN_OVERRIDES=json.dumps(PLAN_OVERRIDES),
-            CORTEX_CALENDARS_HTTP_TIMEOUT_SECONDS="120",
-        )
-        stack = Stack(
-            data_dir=Path(tmp) / "data",
-            gateway_port=free_port(),
-            replicas={"gateway": 1},
-            environ=environ,
-            say=print,
-        )
+        stack = bench_stack(Path(tmp) / "data", print)
         try:
             stack.up()
             gateway = stack.gateway_urls[0]
