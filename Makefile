@@ -31,7 +31,7 @@ up: $(VENV)/.synced
 	@$(VENV)/bin/cortex up
 
 test: $(VENV)/.synced
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not resilience"
 
 # the resilience scenarios at the issue's sizes, RESILIENCE_RUNS times in a row (docs/reliability.md)
 test-resilience: $(VENV)/.synced

@@ -7,14 +7,19 @@ import contextlib
 import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 
 import asyncpg
 import httpx
 import pytest
 
+from contracts import booking as booking_msg
+from contracts import gateway as gateway_msg
+from contracts import subjects
 from cortex_dev.embedded import Radicale, free_port
 from cortex_dev.stack import Stack, isolated_environ
+from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
 from tests.e2e.booking.test_booking_e2e import (
     Owner,
     System,
@@ -245,3 +250,46 @@ def test_a_request_lost_with_its_replica_still_gets_an_outcome(system: System) -
     assert answer is not None and answer.status_code == 200, answer and answer.text
     assert answer.json()["status"] == "confirmed", answer.text
     assert accepted.json()["booking_id"] in radicale_uids(owner)
+
+
+async def _hand_over(system: System, command: booking_msg.CreateBooking) -> None:
+    """What the gateway does when booking did not answer in time."""
+    broker = build_broker(system.stack.nats_url, "test-handover")
+    async with broker:
+        await broker.connect()
+        await ensure_stream(broker, event_stream(subjects.GATEWAY))
+        await publish_raw(
+            broker,
+            gateway_msg.BOOKING_UNANSWERED.subject,
+            command.model_dump_json().encode(),
+            {"Nats-Msg-Id": command.booking_id},
+        )
+
+
+def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
+    system: System,
+) -> None:
+    """A handed-over request that booking refuses (here: the slot was taken meanwhile) is
+    recorded as a failed booking, so its 202's status URL answers with the reason."""
+    owner = make_owner(system)
+    day = future_day(9)
+    taken = book(system.gateways[0], owner, at(day, 14), at(day, 14, 30))
+    assert taken.status_code == 201, taken.text
+    booking_id = f"bk_{uuid.uuid4().hex[:20]}"
+    command = booking_msg.CreateBooking(
+        booking_id=booking_id, slug=owner.slug, title="Late", start=at(day, 14),
+        end=at(day, 14, 30), attendee_email="late@example.org",
+    )  # fmt: skip
+    asyncio.run(_hand_over(system, command))
+    asyncio.run(_hand_over(system, command))  # the same request twice: one outcome
+    status_url = f"{system.gateways[0]}/public/{owner.slug}/bookings/{booking_id}"
+    deadline = time.monotonic() + 30
+    answer = httpx.get(status_url, timeout=10)
+    while answer.status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        answer = httpx.get(status_url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "failed"
+    rows = asyncio.run(booking_rows(system, booking_id))
+    assert len(rows) == 1 and "conflict" in rows[0]["reason"].lower(), rows
+    assert radicale_uids(owner) == [taken.json()["booking_id"]]

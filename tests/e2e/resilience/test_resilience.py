@@ -250,6 +250,8 @@ async def resolve(
     return 202, body["booking_id"]
 
 
+# the full storm (200 rounds of 5, 20 of 50) takes minutes on a loaded 2-core machine
+@pytest.mark.timeout(1800)
 def test_conflict_storm(system: System, report: Report) -> None:
     owners = make_owners(system, 2)
     rounds = [(owners[k % 2], at(future_day(1 + k // 10), 8 + 2 * ((k // 2) % 5)))

@@ -1002,9 +1002,10 @@ async def _record_refusal(ctx: Context, cmd: msg.CreateBooking, reason: str) -> 
                 .returning(bookings)
             )
         ).first()
-        if row is not None:
-            await uow.add_event(
-                msg.BOOKING_FAILED.subject,
-                msg.BookingEvent(**cmd.caused(tenant_id=owner.tenant_id), booking=_info(row)),
-            )
+        if row is not None:  # like every booking: requested, then its final state
+            for spec in (msg.BOOKING_REQUESTED, msg.BOOKING_FAILED):
+                await uow.add_event(
+                    spec.subject,
+                    msg.BookingEvent(**cmd.caused(tenant_id=owner.tenant_id), booking=_info(row)),
+                )
         await uow.commit()

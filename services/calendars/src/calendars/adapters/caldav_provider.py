@@ -7,6 +7,7 @@ with ``sync-collection`` (RFC 6578): only changed objects are fetched.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,13 +103,24 @@ class CaldavProvider:
             for e in expand_ics(obj.data, start, end, self._tz)
         ]
 
+    async def _expand_all(
+        self, objects: list[Any], start: datetime, end: datetime
+    ) -> list[RemoteEvent]:
+        """Parse and expand in a worker thread: a calendar of thousands of events takes
+        seconds of CPU, during which the service must go on answering."""
+
+        def expand() -> list[RemoteEvent]:
+            return [event for obj in objects for event in self._expand(obj, start, end)]
+
+        return await asyncio.to_thread(expand)
+
     async def fetch_window(self, calendar_id: str, start: datetime, end: datetime) -> EventWindow:
         calendar = await self._calendar(calendar_id)
         try:
             # the token first: anything changed after it shows up in the next changes_since
             token = await self._current_token(calendar)
             objects = await calendar.search(start=start, end=end, event=True)
-            events = [event for obj in objects for event in self._expand(obj, start, end)]
+            events = await self._expand_all(objects, start, end)
         except Exception as exc:
             raise _translate(exc) from exc
         return EventWindow(events=events, sync_token=token)
@@ -134,13 +146,15 @@ class CaldavProvider:
         except Exception as exc:
             raise _translate(exc) from exc
         changes = Changes(sync_token=str(getattr(collection, "sync_token", "") or "") or None)
+        changed = []
         for obj in collection:
             href = str(obj.url)
             if getattr(obj, "data", None):
                 changes.changed_uids.add(href)
-                changes.changed.extend(self._expand(obj, start, end))
+                changed.append(obj)
             else:
                 changes.removed_uids.add(href)
+        changes.changed.extend(await self._expand_all(changed, start, end))
         return changes
 
     async def create_event(
