@@ -15,7 +15,7 @@ RESILIENCE_RUNS ?= 1
 
 help:
 	@echo "make up      run the whole system (embedded NATS + PostgreSQL) on http://127.0.0.1:8000"
-	@echo "make test    run the whole test suite"
+	@echo "make test    run the test suite (all but the resilience scenarios)"
 	@echo "make test-resilience  the resilience scenarios at full size (RESILIENCE_SIZE, RESILIENCE_RUNS)"
 	@echo "make lint    ruff and mypy"
 	@echo "make docs    regenerate the AsyncAPI documents in docs/asyncapi/"

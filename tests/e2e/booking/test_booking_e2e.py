@@ -293,6 +293,9 @@ def test_too_soon_too_far_unknown_page_and_bad_input(system: System) -> None:
         params={"date": far.isoformat(), "timezone": "Mars/Base"},
     )
     assert bad_tz.status_code == 400 and bad_tz.json()["code"] == "invalid_timezone"
+    # a control character (NUL would fail in PostgreSQL) is a clean 400, never a 500
+    nul = book(gw, owner, at(far, 10), at(far, 11), attendee_email="x\u0000@example.org")
+    assert nul.status_code == 400 and nul.json()["code"] == "invalid_attendee_email", nul.text
 
 
 def test_idempotency_key(system: System) -> None:

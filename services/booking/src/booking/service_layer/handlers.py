@@ -274,7 +274,11 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
     zone = ZoneInfo(owner.timezone)
     rules = _rules(owner)
     attendee = cmd.attendee_email.strip()
-    if "@" not in attendee or len(attendee) < 3 or any(c.isspace() for c in attendee):
+    if (
+        "@" not in attendee
+        or len(attendee) < 3
+        or any(c.isspace() or not c.isprintable() for c in attendee)
+    ):
         raise ServiceError(
             ErrorKind.INVALID, "invalid_attendee_email", "attendee_email is not an e-mail address."
         )
@@ -987,7 +991,7 @@ async def _record_refusal(ctx: Context, cmd: msg.CreateBooking, reason: str) -> 
                     slug=owner.slug,
                     title=clean_text(cmd.title, 200) or "Booking",
                     description=clean_text(cmd.description, 5000),
-                    attendee_email=cmd.attendee_email.strip()[:320],
+                    attendee_email=clean_text(cmd.attendee_email, 320),
                     attendee_name=clean_text(cmd.attendee_name, 200),
                     start_at=start,
                     end_at=end,
