@@ -54,6 +54,19 @@ async def unfinished(system: System, owners: Iterable[Owner]) -> list[asyncpg.Re
     return [r for r in await bookings_of(system, owners) if r["saga_step"] not in FINAL_STEPS]
 
 
+async def wait_for_bookings(
+    system: System, owners: list[Owner], booking_ids: set[str], timeout: float
+) -> None:
+    """Wait until every one of ``booking_ids`` has a row (a 202's request handed over to
+    booking is run, or its refusal recorded, a moment after the answer)."""
+    deadline = time.monotonic() + timeout
+    missing = set(booking_ids)
+    while missing and time.monotonic() < deadline:
+        missing -= {r["id"] for r in await bookings_of(system, owners)}
+        if missing:
+            await asyncio.sleep(0.5)
+
+
 async def settle(system: System, owners: list[Owner], timeout: float) -> float:
     """Wait until every saga of these owners is final; the seconds it took (raises on timeout)."""
     started = time.monotonic()

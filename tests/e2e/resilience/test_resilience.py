@@ -93,6 +93,9 @@ def report(request: pytest.FixtureRequest) -> Iterator[Report]:
 def finish(system: System, owners: list[Owner], report: Report, load: Load | None) -> None:
     """Wait for every saga, count them, and check every invariant; nothing may stay down."""
     system.stack.check_children(restart=False)
+    if load is not None:  # a 202's request may be settled by booking only now (hand-over)
+        accepted = {o.booking_id for o in load.outcomes if o.status == 202 and o.booking_id}
+        asyncio.run(invariants.wait_for_bookings(system, owners, accepted, SETTLE_TIMEOUT))
     report.settle_seconds = asyncio.run(invariants.settle(system, owners, SETTLE_TIMEOUT))
     rows = asyncio.run(invariants.bookings_of(system, owners))
     report.sagas = count_sagas(rows)
