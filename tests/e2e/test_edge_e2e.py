@@ -41,9 +41,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         system.up()
         yield system
     finally:
-        for child in system.children:
-            if child.alive and child.process is not None:
-                child.process.send_signal(signal.SIGCONT)
         system.stop()
 
 

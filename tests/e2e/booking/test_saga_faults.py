@@ -57,9 +57,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         stack.up()
         yield System(stack, radicale)
     finally:
-        for child in stack.children:  # nothing may stay stopped
-            if child.alive and child.process is not None:
-                child.process.send_signal(signal.SIGCONT)
         stack.stop()
         radicale.stop()
 

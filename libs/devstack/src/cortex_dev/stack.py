@@ -260,6 +260,8 @@ class Stack:
             for child in group:
                 if child.alive and child.process is not None:
                     with contextlib.suppress(ProcessLookupError):
+                        # a paused (SIGSTOPped) child would not act on SIGTERM until resumed
+                        child.process.send_signal(signal.SIGCONT)
                         child.process.send_signal(signal.SIGTERM)
             for child in group:
                 child.stop()
