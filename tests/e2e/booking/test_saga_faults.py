@@ -290,3 +290,49 @@ def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
     rows = asyncio.run(booking_rows(system, booking_id))
     assert len(rows) == 1 and "conflict" in rows[0]["reason"].lower(), rows
     assert radicale_uids(owner) == [taken.json()["booking_id"]]
+
+
+def test_a_cancellation_with_the_calendar_down_ends_the_booking_and_cleans_up_later(
+    system: System,
+) -> None:
+    """The owner cancels while the calendar server is down: the answer is the cancelled
+    booking (the slot is free at once), and the calendar event and the quota are released
+    by recovery once the server is back; the booking never turns into a failed one."""
+    owner = make_owner(system)
+    day = future_day(10)
+    booked = book(system.gateways[0], owner, at(day, 11), at(day, 11, 30))
+    assert booked.status_code == 201, booked.text
+    booking_id = booked.json()["booking_id"]
+    assert booking_id in radicale_uids(owner)
+    system.radicale.stop()
+    try:
+        cancelled = httpx.post(
+            f"{system.gateways[0]}/api/v1/bookings/{booking_id}/cancel",
+            json={"reason": "Double-booked elsewhere"},
+            headers=owner.auth,
+            timeout=30,
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        row = asyncio.run(booking_rows(system, booking_id))[0]
+        assert (row["status"], row["saga_step"]) == ("cancelled", "ending")
+        again = httpx.post(
+            f"{system.gateways[0]}/api/v1/bookings/{booking_id}/cancel", headers=owner.auth
+        )
+        assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
+    finally:
+        system.radicale.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = asyncio.run(booking_rows(system, booking_id))[0]
+        if row["saga_step"] == "compensated":
+            break
+        time.sleep(0.5)
+    assert (row["status"], row["saga_step"]) == ("cancelled", "compensated"), dict(row)
+    assert row["reason"] == "Double-booked elsewhere"
+    assert booking_id not in radicale_uids(owner)
+    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, booking_id)))
+    listed = httpx.get(
+        f"{system.gateways[0]}/api/v1/bookings/{booking_id}", headers=owner.auth
+    ).json()
+    assert listed["status"] == "cancelled"

@@ -14,11 +14,15 @@ class Step(StrEnum):
     DONE = "done"
     COMPENSATING = "compensating"
     COMPENSATED = "compensated"
+    # the booking's end is decided and recorded (cancelled, declined, expired); its calendar
+    # event and quota are still being released
+    ENDING = "ending"
 
 
 class Recovery(StrEnum):
     FORWARD = "forward"  # past the pivot: finish it
     BACKWARD = "backward"  # before the pivot: undo it
+    RELEASE = "release"  # ended by the owner or by expiry: release what it still holds
     LEAVE = "leave"
 
 
@@ -30,6 +34,8 @@ def recovery_for(step: Step, event_written: bool) -> Recovery:
     """
     if step in (Step.DONE, Step.COMPENSATED, Step.AWAITING_OWNER):
         return Recovery.LEAVE
+    if step is Step.ENDING:
+        return Recovery.RELEASE
     if step is Step.COMMITTING or (event_written and step is not Step.COMPENSATING):
         return Recovery.FORWARD
     return Recovery.BACKWARD

@@ -518,13 +518,13 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
             ignore_booking=held.id,
         )
     except ServiceError as exc:
-        await _compensate(ctx, cmd, held.id, exc.reply.message)
+        await _undo(ctx, cmd, held.id, exc.reply.message)
         raise
     if any(a < held.occupied_until and b > held.start_at - pad for a, b in busy):
         error = await _conflict(
             ctx, cmd, owner, held.start_at, held.end_at, zone, free_busy=free_busy
         )
-        await _compensate(ctx, cmd, held.id, error.reply.message)
+        await _undo(ctx, cmd, held.id, error.reply.message)
         raise error
     # 3b. one unit of the month's booking quota
     try:
@@ -534,7 +534,7 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
             timeout=ctx.participant_timeout,
         )
     except ServiceError as exc:
-        await _compensate(ctx, cmd, held.id, exc.reply.message)
+        await _undo(ctx, cmd, held.id, exc.reply.message)
         if exc.kind is ErrorKind.PAYMENT_REQUIRED:
             raise
         raise ServiceError(
@@ -584,7 +584,7 @@ async def _write_and_confirm(
         )
     except ServiceError as exc:
         message = f"The booking could not be written to the owner's calendar: {exc.reply.message}"
-        await _compensate(ctx, cause, booking_id, message)
+        await _undo(ctx, cause, booking_id, message)
         raise ServiceError(ErrorKind.UPSTREAM, "calendar_write_failed", message) from exc
     event = (
         {"provider": written.provider.value, "calendar_id": written.calendar_id, "uid": written.uid}
@@ -623,6 +623,22 @@ async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingR
         return await _current(ctx, booking_id)
     await _emit(ctx, cause, msg.BOOKING_CONFIRMED, done)
     return msg.BookingReply(booking=_info(done))
+
+
+async def _undo(ctx: Context, cause: Message, booking_id: str, reason: str) -> None:
+    """Compensate a saga that a request is about to refuse; the refusal stays the answer.
+
+    When a participant cannot be reached for the undo (the calendar that just refused the
+    write is still down), the row is left ``compensating`` and the recovery loop, which
+    retries every undo until it succeeds, finishes it: the caller hears why its booking
+    failed, not that the clean-up is pending."""
+    try:
+        await _compensate(ctx, cause, booking_id, reason)
+    except ServiceError as exc:
+        log.warning(
+            "compensation left to recovery",
+            extra={"booking_id": booking_id, "code": exc.reply.code},
+        )
 
 
 async def _compensate(
@@ -765,6 +781,8 @@ async def _recover_one(ctx: Context, cause: Message, row: Any) -> None:
         if step is not Step.COMMITTING:
             await _step(ctx, row.id, step, Step.COMMITTING)
         await _finish(ctx, cause, row.id)
+    elif what is Recovery.RELEASE:
+        await _release(ctx, cause, row)
     elif what is Recovery.BACKWARD:
         await _compensate(
             ctx, cause, row.id, "The booking did not complete in time.", thorough=True
@@ -864,32 +882,87 @@ async def confirm_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingRe
 async def _end_pending(
     ctx: Context, cause: Message, booking_id: str, status: msg.BookingStatus, spec: Any, reason: str
 ) -> msg.BookingReply:
-    row = await _step(
-        ctx,
-        booking_id,
-        Step.AWAITING_OWNER,
-        Step.COMPENSATING,
-        reason=reason[:500],
+    ended = await _end(
+        ctx, cause, booking_id, Step.AWAITING_OWNER, status, spec, reason, delete_event=False
     )
-    if row is None:
+    if ended is None:
         raise ServiceError(ErrorKind.CONFLICT, "not_pending", "The booking is no longer pending.")
-    await ctx.rpc.call(
-        bill.RELEASE_BOOKING_QUOTA,
-        bill.ReleaseBookingQuota(**cause.caused(tenant_id=row.tenant_id), booking_id=booking_id),
-        timeout=ctx.participant_timeout,
+    return ended
+
+
+async def _end(
+    ctx: Context,
+    cause: Message,
+    booking_id: str,
+    expected: Step,
+    status: msg.BookingStatus,
+    spec: Any,
+    reason: str,
+    *,
+    delete_event: bool,
+    release_quota: bool = True,
+) -> msg.BookingReply | None:
+    """End a booking for good (cancelled, declined, expired); None if it moved meanwhile.
+
+    The end is decided first: status, reason and the event announcing it are committed in
+    one transaction, with what is still to release (``event_written``: the calendar event,
+    ``quota_reserved``: the month's quota) and the step ``ending``. The slot is free from
+    that moment. The releases follow; when a participant cannot be reached they are left to
+    the recovery loop, which retries them until they succeed (:func:`_release`), and the
+    answer is still the ended booking: an owner's cancellation does not wait on a calendar
+    server that is down."""
+    async with ctx.uow() as uow:
+        row = (
+            await uow.execute(
+                sa.update(bookings)
+                .where(bookings.c.id == booking_id, bookings.c.saga_step == expected.value)
+                .values(
+                    saga_step=Step.ENDING.value,
+                    status=status.value,
+                    reason=reason[:500],
+                    hold_expires_at=None,
+                    event_written=delete_event,
+                    quota_reserved=release_quota,
+                    updated_at=sa.func.now(),
+                )
+                .returning(bookings)
+            )
+        ).first()
+        if row is None:
+            return None
+        await uow.add_event(
+            spec.subject,
+            msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
+        )
+        await uow.commit()
+    try:
+        row = await _release(ctx, cause, row)
+    except ServiceError as exc:
+        log.warning(
+            "releases left to recovery", extra={"booking_id": booking_id, "code": exc.reply.code}
+        )
+    return msg.BookingReply(booking=_info(row))
+
+
+async def _release(ctx: Context, cause: Message, row: Any) -> Any:
+    """Release what an ended booking still holds (both calls idempotent), then close it."""
+    trace = cause.caused(tenant_id=row.tenant_id)
+    if row.event_written:
+        await ctx.rpc.call(
+            cal.DELETE_BOOKING_EVENT,
+            cal.DeleteBookingEvent(**trace, booking_id=row.id),
+            timeout=ctx.participant_timeout,
+        )
+    if row.quota_reserved:
+        await ctx.rpc.call(
+            bill.RELEASE_BOOKING_QUOTA,
+            bill.ReleaseBookingQuota(**trace, booking_id=row.id),
+            timeout=ctx.participant_timeout,
+        )
+    closed = await _step(
+        ctx, row.id, Step.ENDING, Step.COMPENSATED, event_written=False, quota_reserved=False
     )
-    final = await _step(
-        ctx,
-        booking_id,
-        Step.COMPENSATING,
-        Step.COMPENSATED,
-        status=status.value,
-        hold_expires_at=None,
-        quota_reserved=False,
-    )
-    assert final is not None
-    await _emit(ctx, cause, spec, final)
-    return msg.BookingReply(booking=_info(final))
+    return closed if closed is not None else row
 
 
 async def decline_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingReply:
@@ -921,38 +994,21 @@ async def cancel_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingRep
         raise ServiceError(
             ErrorKind.CONFLICT, "not_cancellable", f"A {row.status} booking cannot be cancelled."
         )
-    claimed = await _step(
+    ended = await _end(
         ctx,
+        cmd,
         row.id,
         Step.DONE,
-        Step.COMPENSATING,
-        reason=clean_text(cmd.reason, 500) or "Cancelled by the owner.",
+        msg.BookingStatus.CANCELLED,
+        msg.BOOKING_CANCELLED,
+        clean_text(cmd.reason, 500) or "Cancelled by the owner.",
+        delete_event=True,
+        # the quota is released when the meeting has not started (it never happened)
+        release_quota=row.start_at > datetime.now(UTC),
     )
-    if claimed is None:
+    if ended is None:
         raise ServiceError(ErrorKind.CONFLICT, "not_cancellable", "The booking changed meanwhile.")
-    trace = cmd.caused(tenant_id=row.tenant_id)
-    await ctx.rpc.call(
-        cal.DELETE_BOOKING_EVENT,
-        cal.DeleteBookingEvent(**trace, booking_id=row.id),
-        timeout=ctx.participant_timeout,
-    )
-    if row.start_at > datetime.now(UTC):
-        await ctx.rpc.call(
-            bill.RELEASE_BOOKING_QUOTA,
-            bill.ReleaseBookingQuota(**trace, booking_id=row.id),
-            timeout=ctx.participant_timeout,
-        )
-    final = await _step(
-        ctx,
-        row.id,
-        Step.COMPENSATING,
-        Step.COMPENSATED,
-        status=msg.BookingStatus.CANCELLED.value,
-        event_written=False,
-    )
-    assert final is not None
-    await _emit(ctx, cmd, msg.BOOKING_CANCELLED, final)
-    return msg.BookingReply(booking=_info(final))
+    return ended
 
 
 # --- requests the gateway answered 202 without a reply -------------------------------------

@@ -238,7 +238,9 @@ async def decline(
 async def cancel(
     booking_id: BookingId, call: TenantCaller, body: Annotated[ReasonIn | None, Body()] = None
 ) -> BookingDetail:
-    """Cancel: the calendar event is deleted and the slot freed; the month's quota is given
-    back when the meeting had not started yet."""
+    """Cancel: the booking ends and its slot is free at once; the month's quota is given
+    back when the meeting had not started yet. The calendar event is deleted now, or, when
+    the calendar server cannot be reached, by the booking service's recovery as soon as it
+    answers again (the answer is the cancelled booking either way)."""
     reason = body.reason if body else ""
     return _detail((await call(msg.CANCEL_BOOKING, booking_id=booking_id, reason=reason)).booking)
