@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from bench.common import bench_stack, make_owner, row
 from bench.s7_memory import RssSampler
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+LOGS = RESULTS.parent / "logs"  # the services' logs of a run that had errors
 PACKAGES = ("nats-py", "faststream", "fastapi", "asyncpg", "httpx", "uvicorn", "pydantic",
             "toon-format", "tiktoken", "psutil")  # fmt: skip
 SKIPPED: dict[str, str] = {}
@@ -146,13 +148,18 @@ def main() -> int:
             rows.extend(new_rows)
         finally:
             stack.stop()
+        errors = {
+            name: f["errors"] if "errors" in f else f.get("gateway", {}).get("errors", 0)
+            for name, f in results["scenarios"].items()
+            if isinstance(f, dict) and ("errors" in f or "gateway" in f)
+        }
+        if any(errors.values()) or results["failed"]:
+            # the services' logs say what went wrong; the temporary directory goes away
+            shutil.rmtree(LOGS, ignore_errors=True)
+            shutil.copytree(Path(tmp) / "data" / "logs", LOGS)
+            results["logs"] = str(LOGS)
     results["rows"] = rows
     results["total_wall_s"] = round(time.monotonic() - started, 1)
-    errors = {
-        name: f["errors"] if "errors" in f else f.get("gateway", {}).get("errors", 0)
-        for name, f in results["scenarios"].items()
-        if isinstance(f, dict) and ("errors" in f or "gateway" in f)
-    }
     results["errors"] = errors
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
@@ -161,6 +168,7 @@ def main() -> int:
     print()
     if any(errors.values()) or results["failed"]:
         print(f"THIS RUN HAD ERRORS: {errors}; failed scenarios: {list(results['failed'])}")
+        print(f"the services' logs are kept in {LOGS}")
     for name, why in SKIPPED.items():
         print(f"skipped {name}: {why}")
     print(f"total {results['total_wall_s']}s; wrote {RESULTS}")

@@ -181,9 +181,18 @@ def _signature(fn: Callable[..., Any], params: dict[str, Any], returns: Any) -> 
 
 
 def serve_rpc(
-    broker: NatsBroker, rpc: Rpc[ReqT, RepT], handler: Callable[[ReqT], Awaitable[RepT]]
+    broker: NatsBroker,
+    rpc: Rpc[ReqT, RepT],
+    handler: Callable[[ReqT], Awaitable[RepT]],
+    *,
+    concurrency: int = 32,
 ) -> None:
-    """Answer ``rpc`` with ``handler``; replicas share requests through the owner's queue group."""
+    """Answer ``rpc`` with ``handler``; replicas share requests through the owner's queue group.
+
+    Up to ``concurrency`` requests run at once in this process. (A plain NATS subscription
+    runs its callback for one message at a time: one slow request, a saga waiting on a
+    participant, would hold every other request to the same subject behind it.)
+    """
 
     async def answer(body: ReqT) -> RepT:
         with correlated(body.correlation_id):
@@ -196,6 +205,7 @@ def serve_rpc(
     broker.subscriber(
         rpc.subject,
         queue=subjects.queue_group(rpc.owner),
+        max_workers=concurrency,
         title=rpc.subject,
         description=rpc.summary,
     )(answer)

@@ -67,7 +67,9 @@ class ServiceRuntime:
         def register(
             handler: Callable[[ReqT], Awaitable[RepT]],
         ) -> Callable[[ReqT], Awaitable[RepT]]:
-            messaging.serve_rpc(self.broker, rpc, handler)
+            messaging.serve_rpc(
+                self.broker, rpc, handler, concurrency=self.settings.rpc_concurrency
+            )
             return handler
 
         return register

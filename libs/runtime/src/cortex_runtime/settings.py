@@ -102,3 +102,6 @@ class ServiceSettings(CortexSettings):
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
     consumer_max_deliver: int = Field(default=5, ge=1, le=100)
     consumer_concurrency: int = Field(default=8, ge=1, le=256, description="Events in flight")
+    rpc_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="Requests in flight per request/reply subject"
+    )
