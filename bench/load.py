@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of ``values``; NaN when empty."""
@@ -109,3 +111,41 @@ async def run_load(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+class Getter:
+    """GET requests for the load loops, on aiohttp with one pooled connection per worker.
+
+    The load generator runs on the same two cores as the system it measures, so what it
+    spends per request is taken from the services: httpx's AsyncClient cost 3.5 ms of CPU
+    per S1 request here (py-spy, ``python -m bench.profile s1``), more than the gateway and
+    booking together; aiohttp's client does the same work for a fraction of that."""
+
+    def __init__(self, concurrency: int, headers: dict[str, str] | None = None) -> None:
+        self._concurrency = concurrency
+        self._headers = headers or {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Getter:
+        connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=None)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get(
+        self, url: str, expected: int, params: dict[str, str] | None = None
+    ) -> str | None:
+        """None when the answer had the expected status, else an error label and details."""
+        assert self._session is not None, "use the getter in an async with block"
+        async with self._session.get(url, params=params) as response:
+            body = await response.read()
+            if response.status == expected:
+                return None
+            return f"http_{response.status} {body[:200].decode(errors='replace')}"

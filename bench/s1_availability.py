@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from bench import s1_calendars
-from bench.common import Owner, check, row
-from bench.load import run_load
+from bench.common import Owner, row
+from bench.load import Getter, run_load
 from cortex_dev.embedded import Radicale, free_port
 
 CONCURRENCY = 32
@@ -93,13 +93,14 @@ async def run(
             if got != want:
                 mismatches.append(f"{day}: cortex {got} != radicale {want}")
 
+    async with Getter(CONCURRENCY) as getter:
+
         async def one(i: int) -> str | None:
             day = days[i % len(days)]
-            response = await client.get(
-                url, params={"date": day.isoformat(), "duration": DURATION_MIN}
-            )
-            return check(response, 200)
+            params = {"date": day.isoformat(), "duration": str(DURATION_MIN)}
+            return await getter.get(url, 200, params)
 
+        await asyncio.gather(*(one(i) for i in range(CONCURRENCY)))  # open the connections
         result = await run_load(one, concurrency=CONCURRENCY, duration_s=DURATION_S)
     s = result.summary()
     s["days"] = [d.isoformat() for d in days]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from bench.common import Owner, check, row
-from bench.load import run_load
+from bench.common import Owner, row
+from bench.load import Getter, run_load
 
 CONCURRENCY = 4
 DURATION_S = 8.0
@@ -15,13 +13,15 @@ DURATION_S = 8.0
 
 async def run(gateway: str, owner: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     url = f"{gateway}/api/v1/settings"
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(headers=owner.auth, timeout=30, limits=limits) as client:
-        for _ in range(50):  # warm the key cache and the connections
-            (await client.get(url)).raise_for_status()
+    async with Getter(CONCURRENCY, headers=owner.auth) as getter:
 
         async def one(_: int) -> str | None:
-            return check(await client.get(url), 200)
+            return await getter.get(url, 200)
+
+        for i in range(50):  # warm the key cache and the connections
+            error = await one(i)
+            if error:
+                raise RuntimeError(f"GET /api/v1/settings: {error}")
 
         result = await run_load(one, concurrency=CONCURRENCY, duration_s=DURATION_S)
     s = result.summary()
