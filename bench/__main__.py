@@ -129,10 +129,13 @@ def main() -> int:
                 booker = make_owner(
                     stack, start="00:00", end="24:00", max_advance_days=365, buffer_minutes=0
                 )
+                provided = make_owner(
+                    stack, start="00:00", end="24:00", max_advance_days=365, buffer_minutes=0
+                )
                 attempt(
                     "S2",
-                    lambda: asyncio.run(
-                        s2_booking.run(gateway, booker, stack.database_urls["booking"])
+                    lambda: s2_booking.run_all(
+                        gateway, provided, stack.database_urls["booking"], Path(tmp)
                     ),
                 )
                 attempt(

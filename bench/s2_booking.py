@@ -1,10 +1,15 @@
-"""S2: bookings through the gateway for non-conflicting slots (full saga, no calendar
-connected), versus a bare asyncpg INSERT into a table with the same exclusion constraint."""
+"""S2: bookings through the gateway for non-conflicting slots (the full saga with a local
+CalDAV provider: the owner's calendar on an embedded Radicale, read live and written to by
+every booking), versus a bare asyncpg INSERT into a table with the same exclusion
+constraint."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,6 +17,7 @@ import httpx
 
 from bench.common import Owner, check, row
 from bench.load import run_load
+from cortex_dev.embedded import Radicale, free_port
 
 CONCURRENCY = 8
 TOTAL = 200
@@ -77,6 +83,60 @@ async def _baseline(database_url: str) -> dict[str, Any]:
         return result
     finally:
         await pool.close()
+
+
+EMPTY_CALENDAR = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Cortex bench//EN\r\nEND:VCALENDAR\r\n"
+
+
+def connect_calendar(gateway: str, owner: Owner, radicale: Radicale) -> tuple[str, str]:
+    """Give the owner an empty calendar on Radicale, connected through the REST API: the
+    saga's live check reads it and its event write lands in it. The calendar's URL and the
+    credentials' user."""
+    user, password = owner.slug, uuid.uuid4().hex
+    radicale.add_user(user, password)
+    url = f"{radicale.url}{user}/bench/"
+    httpx.put(
+        url,
+        content=EMPTY_CALENDAR.encode(),
+        headers={"Content-Type": "text/calendar; charset=utf-8"},
+        auth=(user, password),
+        timeout=30,
+    ).raise_for_status()
+    httpx.post(
+        f"{gateway}/api/v1/calendars/caldav",
+        json={"server_url": radicale.url, "username": user, "password": password},
+        headers=owner.auth,
+        timeout=60,
+    ).raise_for_status()
+    return url, password
+
+
+def events_on(url: str, user: str, password: str) -> int:
+    listing = httpx.request(
+        "PROPFIND", url, headers={"Depth": "1"}, auth=(user, password), timeout=60
+    )
+    return len(re.findall(r"\.ics</", listing.text))
+
+
+def run_all(
+    gateway: str, owner: Owner, database_url: str, root: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The owner's calendar on a local CalDAV server (Radicale), then the scenario."""
+    radicale = Radicale(root / "radicale-s2", free_port()).start()
+    try:
+        url, password = connect_calendar(gateway, owner, radicale)
+        figures, rows = asyncio.run(run(gateway, owner, database_url))
+        written = events_on(url, owner.slug, password)
+    finally:
+        radicale.stop()
+    figures["gateway"]["provider"] = "CalDAV, an embedded Radicale (empty calendar)"
+    figures["gateway"]["events_on_radicale"] = written
+    booked = figures["gateway"]["ok"]
+    rows.append(
+        row("S2 booking", "an event on Radicale per booking", f"{written} of {booked}", "",
+            "all", written == booked)
+    )  # fmt: skip
+    return figures, rows
 
 
 async def run(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from contracts.envelope import Message
+from cortex_runtime import metrics
 from cortex_runtime.tables import inbox, outbox
 
 
@@ -149,3 +152,40 @@ class UnitOfWork:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+T = TypeVar("T")
+RETRIED_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction to break a deadlock or a serialization
+    conflict: the transaction did nothing, and running it again is the documented remedy."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return False
+        if getattr(current, "sqlstate", None) in RETRIED_SQLSTATES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def retry_lost_races(transaction: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """Run ``transaction`` (a whole unit of work, begun and ended inside it) again when
+    PostgreSQL chose it as a deadlock's victim.
+
+    Two sagas can deadlock without any fault: an UPDATE of a booking row writes new index
+    entries, so the exclusion constraint checks the row again and waits for another
+    transaction's uncommitted overlapping INSERT, which itself waits for this one. PostgreSQL
+    aborts one of them after ``deadlock_timeout``; the victim's retry finds the other's
+    outcome committed."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await transaction()
+        except DBAPIError as exc:
+            if attempt == attempts or not lost_a_race(exc):
+                raise
+            metrics.increment("transactions_retried")
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 (jitter)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -28,7 +28,7 @@ from contracts.envelope import Message
 from contracts.policies import PolicyAction
 from contracts.rpc import ErrorKind
 from cortex_runtime.client import RpcClient
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, retry_lost_races
 from cortex_runtime.errors import ServiceError
 from cortex_runtime.text import clean_text
 
@@ -265,7 +265,7 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
         raise ServiceError(
             ErrorKind.INVALID, "invalid_range", "The booking must end after it starts."
         )
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
     if cmd.idempotency_key:
         replay = await _settled_replay(ctx, owner.tenant_id, cmd)
@@ -305,7 +305,7 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
             start=start,
             end=end,
         )
-        async with ctx.uow() as uow:
+        async with ctx.reader() as uow:
             decision = await ctx.decide(uow, owner.tenant_id, facts)
         if decision.action is PolicyAction.DENY:
             raise ServiceError(
@@ -318,7 +318,7 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
             needs_confirmation = True
 
     # 2. hold the slot: the exclusion constraint decides every race
-    try:
+    async def hold() -> sa.Row[Any]:
         async with ctx.uow() as uow:
             row = (
                 await uow.execute(
@@ -349,6 +349,10 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
                 msg.BookingEvent(**cmd.caused(tenant_id=owner.tenant_id), booking=_info(row)),
             )
             await uow.commit()
+        return row
+
+    try:
+        row = await retry_lost_races(hold)
     except IntegrityError as exc:
         constraint = str(getattr(getattr(exc.orig, "__cause__", None), "constraint_name", ""))
         retried = constraint in ("bookings_idempotency", "bookings_pkey")
@@ -357,7 +361,7 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
             if replay is not None:
                 return replay
         if constraint == "bookings_pkey":
-            async with ctx.uow() as uow:
+            async with ctx.reader() as uow:
                 existing = await _load(uow, cmd.booking_id)
             if existing is not None:
                 return msg.BookingReply(booking=_info(existing), replayed=True)
@@ -381,7 +385,7 @@ async def _settled_replay(
     """
     deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_SECONDS
     while True:
-        async with ctx.uow() as uow:
+        async with ctx.reader() as uow:
             replay = await _replay(uow, tenant_id, cmd)
         if replay is None or replay.booking.status is not msg.BookingStatus.HELD:
             return replay
@@ -458,7 +462,7 @@ async def _conflict(
                 "calendar_unavailable",
                 "The owner's calendar cannot be checked right now; try again shortly.",
             )
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         clash = (
             await uow.execute(
                 sa.select(bookings.c.start_at, bookings.c.end_at)
@@ -482,23 +486,22 @@ async def _step(
     ctx: Context, booking_id: str, expected: Step | None, step: Step, **values: Any
 ) -> sa.Row[Any] | None:
     """Move the saga on, compare-and-swap on its current step; None if it moved elsewhere."""
-    async with ctx.uow() as uow:
-        query = sa.update(bookings).where(bookings.c.id == booking_id)
-        if expected is not None:
-            query = query.where(bookings.c.saga_step == expected.value)
-        row = (
-            await uow.execute(
-                query.values(saga_step=step.value, updated_at=sa.func.now(), **values).returning(
-                    bookings
-                )
-            )
-        ).first()
-        await uow.commit()
-    return row
+    query = sa.update(bookings).where(bookings.c.id == booking_id)
+    if expected is not None:
+        query = query.where(bookings.c.saga_step == expected.value)
+    query = query.values(saga_step=step.value, updated_at=sa.func.now(), **values)
+
+    async def attempt() -> sa.Row[Any] | None:
+        async with ctx.uow() as uow:
+            row = (await uow.execute(query.returning(bookings))).first()
+            await uow.commit()
+        return row
+
+    return await retry_lost_races(attempt)
 
 
 async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -> msg.BookingReply:
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         owner = (
             await uow.execute(sa.select(owners).where(owners.c.tenant_id == held.tenant_id))
         ).one()
@@ -603,7 +606,7 @@ async def _write_and_confirm(
 
 async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingReply:
     """Past the pivot: commit the quota (idempotent) and confirm. Retried by recovery."""
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         row = await _load(uow, booking_id)
     assert row is not None
     await ctx.rpc.call(
@@ -649,16 +652,23 @@ async def _compensate(
     ``thorough`` (recovery, where a crash may have hidden what was done) undoes both
     participants whatever the row says; both undos are idempotent.
     """
-    async with ctx.uow() as uow:
-        row = await _load(uow, booking_id, lock=True)
-        if row is None or row.saga_step in (Step.DONE.value, Step.COMPENSATED.value):
-            return
-        await uow.execute(
-            sa.update(bookings)
-            .where(bookings.c.id == booking_id)
-            .values(saga_step=Step.COMPENSATING.value, updated_at=sa.func.now())
-        )
-        await uow.commit()
+
+    async def claim() -> sa.Row[Any] | None:
+        async with ctx.uow() as uow:
+            row = await _load(uow, booking_id, lock=True)
+            if row is None or row.saga_step in (Step.DONE.value, Step.COMPENSATED.value):
+                return None
+            await uow.execute(
+                sa.update(bookings)
+                .where(bookings.c.id == booking_id)
+                .values(saga_step=Step.COMPENSATING.value, updated_at=sa.func.now())
+            )
+            await uow.commit()
+        return row
+
+    row = await retry_lost_races(claim)
+    if row is None:
+        return
     trace = cause.caused(tenant_id=row.tenant_id)
     if thorough or row.event_written or row.saga_step == Step.WRITING.value:
         await ctx.rpc.call(
@@ -698,7 +708,7 @@ async def _emit(ctx: Context, cause: Message, spec: Any, row: Any) -> None:
 
 
 async def _current(ctx: Context, booking_id: str) -> msg.BookingReply:
-    async with ctx.uow() as uow:
+    async with ctx.reader() as uow:
         row = await _load(uow, booking_id)
     if row is None:
         raise ServiceError(ErrorKind.NOT_FOUND, "booking_not_found", "No such booking.")
@@ -716,40 +726,45 @@ async def recover(ctx: Context, stale_after: timedelta, limit: int = 20) -> int:
     left alone until it is older than ``stale_after``.
     """
     now = datetime.now(UTC)
-    async with ctx.uow() as uow:
-        claimed = (
-            await uow.execute(
-                sa.update(bookings)
-                .where(
-                    bookings.c.id.in_(
-                        sa.select(bookings.c.id)
-                        .where(
-                            sa.or_(
-                                sa.and_(
-                                    bookings.c.saga_step.notin_(
-                                        [
-                                            Step.DONE.value,
-                                            Step.COMPENSATED.value,
-                                            Step.AWAITING_OWNER.value,
-                                        ]
+
+    async def claim() -> list[sa.Row[Any]]:
+        async with ctx.uow() as uow:
+            claimed = (
+                await uow.execute(
+                    sa.update(bookings)
+                    .where(
+                        bookings.c.id.in_(
+                            sa.select(bookings.c.id)
+                            .where(
+                                sa.or_(
+                                    sa.and_(
+                                        bookings.c.saga_step.notin_(
+                                            [
+                                                Step.DONE.value,
+                                                Step.COMPENSATED.value,
+                                                Step.AWAITING_OWNER.value,
+                                            ]
+                                        ),
+                                        bookings.c.updated_at < now - stale_after,
                                     ),
-                                    bookings.c.updated_at < now - stale_after,
-                                ),
-                                sa.and_(
-                                    bookings.c.saga_step == Step.AWAITING_OWNER.value,
-                                    bookings.c.hold_expires_at < now,
-                                ),
+                                    sa.and_(
+                                        bookings.c.saga_step == Step.AWAITING_OWNER.value,
+                                        bookings.c.hold_expires_at < now,
+                                    ),
+                                )
                             )
+                            .limit(limit)
+                            .with_for_update(skip_locked=True)
                         )
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
                     )
+                    .values(updated_at=sa.func.now())
+                    .returning(bookings)
                 )
-                .values(updated_at=sa.func.now())
-                .returning(bookings)
-            )
-        ).all()
-        await uow.commit()
+            ).all()
+            await uow.commit()
+        return list(claimed)
+
+    claimed = await retry_lost_races(claim)
     cause = msg.GetBooking(booking_id="recovery")
     for row in claimed:
         try:
@@ -911,30 +926,37 @@ async def _end(
     the recovery loop, which retries them until they succeed (:func:`_release`), and the
     answer is still the ended booking: an owner's cancellation does not wait on a calendar
     server that is down."""
-    async with ctx.uow() as uow:
-        row = (
-            await uow.execute(
-                sa.update(bookings)
-                .where(bookings.c.id == booking_id, bookings.c.saga_step == expected.value)
-                .values(
-                    saga_step=Step.ENDING.value,
-                    status=status.value,
-                    reason=reason[:500],
-                    hold_expires_at=None,
-                    event_written=delete_event,
-                    quota_reserved=release_quota,
-                    updated_at=sa.func.now(),
+
+    async def decide() -> sa.Row[Any] | None:
+        async with ctx.uow() as uow:
+            row = (
+                await uow.execute(
+                    sa.update(bookings)
+                    .where(bookings.c.id == booking_id, bookings.c.saga_step == expected.value)
+                    .values(
+                        saga_step=Step.ENDING.value,
+                        status=status.value,
+                        reason=reason[:500],
+                        hold_expires_at=None,
+                        event_written=delete_event,
+                        quota_reserved=release_quota,
+                        updated_at=sa.func.now(),
+                    )
+                    .returning(bookings)
                 )
-                .returning(bookings)
+            ).first()
+            if row is None:
+                return None
+            await uow.add_event(
+                spec.subject,
+                msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
             )
-        ).first()
-        if row is None:
-            return None
-        await uow.add_event(
-            spec.subject,
-            msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
-        )
-        await uow.commit()
+            await uow.commit()
+        return row
+
+    row = await retry_lost_races(decide)
+    if row is None:
+        return None
     try:
         row = await _release(ctx, cause, row)
     except ServiceError as exc:
