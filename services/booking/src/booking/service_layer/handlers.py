@@ -107,6 +107,25 @@ _ACTIVE_BOOKINGS = sa.select(bookings.c.start_at, bookings.c.end_at).where(
 )
 
 
+# Holds of one tenant are taken one at a time. Two transactions inserting overlapping rows
+# at once each find the other's uncommitted row while checking the exclusion constraint and
+# wait for each other: a deadlock PostgreSQL breaks only after ``deadlock_timeout`` (1 s),
+# again and again in a storm. An UPDATE of a booking row checks the constraint again (new
+# index entries) and can deadlock with a hold the same way, so it takes the same lock,
+# shared: holds wait for the tenant's updates in flight, updates never wait for each other.
+SLOT_LOCKS = 0x5107  # the advisory-lock namespace (the two-key form) of these locks
+
+
+def _slot_lock(tenant_id: Any, *, shared: bool) -> sa.Select[Any]:
+    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    return sa.select(take(SLOT_LOCKS, sa.func.hashtext(tenant_id)))
+
+
+def _slot_lock_of(booking_id: str) -> sa.Select[Any]:
+    """The shared slot lock of the tenant owning ``booking_id`` (nothing when none does)."""
+    return _slot_lock(bookings.c.tenant_id, shared=True).where(bookings.c.id == booking_id)
+
+
 async def _owner_by_slug(uow: UnitOfWork, slug: str) -> sa.Row[Any]:
     row = (await uow.execute(_OWNER_BY_SLUG, {"slug": slug.strip().lower()})).first()
     if row is None:
@@ -320,6 +339,7 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
     # 2. hold the slot: the exclusion constraint decides every race
     async def hold() -> sa.Row[Any]:
         async with ctx.uow() as uow:
+            await uow.execute(_slot_lock(owner.tenant_id, shared=False))
             row = (
                 await uow.execute(
                     sa.insert(bookings)
@@ -493,6 +513,7 @@ async def _step(
 
     async def attempt() -> sa.Row[Any] | None:
         async with ctx.uow() as uow:
+            await uow.execute(_slot_lock_of(booking_id))
             row = (await uow.execute(query.returning(bookings))).first()
             await uow.commit()
         return row
@@ -655,6 +676,7 @@ async def _compensate(
 
     async def claim() -> sa.Row[Any] | None:
         async with ctx.uow() as uow:
+            await uow.execute(_slot_lock_of(booking_id))
             row = await _load(uow, booking_id, lock=True)
             if row is None or row.saga_step in (Step.DONE.value, Step.COMPENSATED.value):
                 return None
@@ -929,6 +951,7 @@ async def _end(
 
     async def decide() -> sa.Row[Any] | None:
         async with ctx.uow() as uow:
+            await uow.execute(_slot_lock_of(booking_id))
             row = (
                 await uow.execute(
                     sa.update(bookings)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from caldav.async_davclient import AsyncDAVClient
+from caldav.collection import Calendar
 from caldav.lib import error as caldav_error
 
 from calendars.adapters.providers import (
@@ -25,7 +26,7 @@ from calendars.adapters.providers import (
     RemoteEvent,
     SyncTokenExpired,
 )
-from calendars.adapters.ssrf import UrlRefused
+from calendars.adapters.ssrf import UrlRefused, shared_ssl_context
 from calendars.domain.ical import IcalError, event_ics, expand_ics
 
 
@@ -34,6 +35,8 @@ def _translate(exc: BaseException) -> Exception:
         return exc
     if isinstance(exc, caldav_error.AuthorizationError):
         return CredentialsRejected("The CalDAV server rejected the username or password.")
+    if isinstance(exc, caldav_error.NotFoundError):
+        return ProviderUnavailable("The calendar no longer exists on the CalDAV server.")
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnavailable("The CalDAV server did not answer in time.")
     if isinstance(exc, httpx.HTTPError | OSError):
@@ -52,7 +55,14 @@ class CaldavProvider:
         session: httpx.AsyncClient,
         timezone: str = "UTC",
     ) -> None:
-        self._client = AsyncDAVClient(url=server_url, username=username, password=password)
+        # the client's own session is replaced at once: given a ready TLS context, creating
+        # it costs no CA-bundle load
+        self._client = AsyncDAVClient(
+            url=server_url,
+            username=username,
+            password=password,
+            ssl_verify_cert=shared_ssl_context(),  # type: ignore[arg-type]
+        )
         self._auth = httpx.BasicAuth(username, password)
         self._client.session = session  # the SSRF-safe client
         self._session = session
@@ -63,14 +73,16 @@ class CaldavProvider:
         await self._session.aclose()
 
     async def _calendar(self, calendar_id: str) -> Any:
-        if calendar_id not in self._calendars:
-            await self.list_calendars()
-        try:
-            return self._calendars[calendar_id]
-        except KeyError as exc:
-            raise ProviderUnavailable(
-                "The calendar no longer exists on the CalDAV server."
-            ) from exc
+        """The calendar at ``calendar_id`` (its URL, found by :meth:`list_calendars` when the
+        connection was made). Not discovered again: discovery is three PROPFINDs (principal,
+        calendar home, its calendars), and every live check and event write opens a new
+        provider; a calendar deleted since answers 404 to what is asked of it."""
+        calendar = self._calendars.get(calendar_id)
+        if calendar is None:
+            # as caldav's own discovery builds them (its hints name only the sync client)
+            client: Any = self._client
+            calendar = self._calendars[calendar_id] = Calendar(client=client, url=calendar_id)
+        return calendar
 
     async def list_calendars(self) -> list[RemoteCalendar]:
         try:

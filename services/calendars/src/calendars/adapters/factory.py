@@ -14,7 +14,7 @@ from calendars.adapters.google import GoogleCalendar
 from calendars.adapters.graph import GraphCalendar
 from calendars.adapters.providers import CalendarProvider, ProviderError
 from calendars.adapters.secrets import SecretBox
-from calendars.adapters.ssrf import parse_allow_list, safe_client
+from calendars.adapters.ssrf import parse_allow_list, safe_client, shared_ssl_context
 from calendars.adapters.tables import connections
 from calendars.service_layer.handlers import OAuthGrant, Providers, UowFactory
 from calendars.settings import CalendarsSettings
@@ -64,7 +64,10 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
     async def open_connection(row: Any) -> CalendarProvider:
         if row.provider == "caldav":
             return caldav(row.server_url, row.username, box.open(row.secret))
-        client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=5.0))
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            verify=shared_ssl_context(trust_env=True),
+        )
         tokens = oauth.TokenSet(
             access_token=box.open(row.access_token) if row.access_token else "",
             refresh_token=box.open(row.secret),

@@ -473,7 +473,6 @@ class SafeTransport(httpx.AsyncBaseTransport):
         self._resolver = resolver
         self._max_response_bytes = max_response_bytes
         self._total_timeout = total_timeout
-        self._ssl_context: ssl.SSLContext | None = None
         self._verify = verify
         self._max_pools = max_pools
         self._pools: OrderedDict[tuple[str, str, int], _Pool] = OrderedDict()
@@ -524,9 +523,8 @@ class SafeTransport(httpx.AsyncBaseTransport):
             return self._inner_pool
         pool = self._pools.get(key)
         if pool is None:
-            if self._ssl_context is None:
-                self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False)
+            context = shared_ssl_context(self._verify)
+            transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
             pool = self._pools[key] = _Pool(transport)
         self._pools.move_to_end(key)
         pool.active += 1
@@ -596,6 +594,27 @@ class SafeTransport(httpx.AsyncBaseTransport):
             pools.append(self._inner_pool)
         for pool in pools:
             await pool.transport.aclose()
+
+
+_SSL_CONTEXTS: dict[tuple[str | bool, bool], ssl.SSLContext] = {}
+
+
+def shared_ssl_context(
+    verify: ssl.SSLContext | str | bool = True, *, trust_env: bool = False
+) -> ssl.SSLContext:
+    """One TLS context per verification setting for the whole process.
+
+    httpx builds a new context (loading the CA bundle) for every client and transport that
+    is not given one: 10-20 ms of CPU each, and calendars opens a client for every provider
+    call. The S2 benchmark's profile showed a third of calendars' CPU there. A context is
+    made to be shared by every connection that verifies the same way."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    key = (verify, trust_env)
+    context = _SSL_CONTEXTS.get(key)
+    if context is None:
+        context = _SSL_CONTEXTS[key] = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+    return context
 
 
 def safe_client(
