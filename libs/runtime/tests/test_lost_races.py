@@ -54,38 +54,43 @@ async def _opposite_orders(db: Database, retry: bool) -> Counter[str]:
     return runs
 
 
-def test_the_deadlock_victim_runs_again(
-    service_database: Callable[[str], str], cortex_postgres: PostgresInfo
+def _on_race_table(
+    service_database: Callable[[str], str],
+    postgres: PostgresInfo,
+    scenario: Callable[[Database], Awaitable[None]],
 ) -> None:
-    url = _race_table(service_database, cortex_postgres)
+    url = _race_table(service_database, postgres)
 
-    async def scenario() -> None:
+    async def run() -> None:
         db = Database(url, pool_size=4)
         try:
-            runs = await _opposite_orders(db, retry=True)
-            assert sorted(runs.values()) == [1, 2]  # one of them was the victim, once
-            async with UnitOfWork(db, read_only=True) as uow:
-                counts = (await uow.execute(sa.text("SELECT n FROM race ORDER BY id"))).all()
-            assert [c.n for c in counts] == [2, 2]  # both took effect, exactly once
+            await scenario(db)
         finally:
             await db.dispose()
 
-    asyncio.run(scenario())
+    asyncio.run(run())
+
+
+def test_the_deadlock_victim_runs_again(
+    service_database: Callable[[str], str], cortex_postgres: PostgresInfo
+) -> None:
+    async def scenario(db: Database) -> None:
+        runs = await _opposite_orders(db, retry=True)
+        assert sorted(runs.values()) == [1, 2]  # one of them was the victim, once
+        async with UnitOfWork(db, read_only=True) as uow:
+            counts = (await uow.execute(sa.text("SELECT n FROM race ORDER BY id"))).all()
+        assert [c.n for c in counts] == [2, 2]  # both took effect, exactly once
+
+    _on_race_table(service_database, cortex_postgres, scenario)
 
 
 def test_without_the_retry_the_victim_fails(
     service_database: Callable[[str], str], cortex_postgres: PostgresInfo
 ) -> None:
-    url = _race_table(service_database, cortex_postgres)
+    async def scenario(db: Database) -> None:
+        with pytest.raises(DBAPIError) as raised:
+            await _opposite_orders(db, retry=False)
+        assert lost_a_race(raised.value)
+        assert not lost_a_race(ValueError("something else"))
 
-    async def scenario() -> None:
-        db = Database(url, pool_size=4)
-        try:
-            with pytest.raises(DBAPIError) as raised:
-                await _opposite_orders(db, retry=False)
-            assert lost_a_race(raised.value)
-            assert not lost_a_race(ValueError("something else"))
-        finally:
-            await db.dispose()
-
-    asyncio.run(scenario())
+    _on_race_table(service_database, cortex_postgres, scenario)

@@ -503,9 +503,19 @@ async def _conflict(
 
 
 async def _step(
-    ctx: Context, booking_id: str, expected: Step | None, step: Step, **values: Any
+    ctx: Context,
+    booking_id: str,
+    expected: Step | None,
+    step: Step,
+    *,
+    announce: tuple[Any, Message] | None = None,
+    **values: Any,
 ) -> sa.Row[Any] | None:
-    """Move the saga on, compare-and-swap on its current step; None if it moved elsewhere."""
+    """Move the saga on, compare-and-swap on its current step; None if it moved elsewhere.
+
+    ``announce`` (an event spec and the message that caused it): the event saying so goes
+    to the outbox in the same transaction, so the state and its announcement are never
+    apart (committed one after the other, a database outage between them lost the event)."""
     query = sa.update(bookings).where(bookings.c.id == booking_id)
     if expected is not None:
         query = query.where(bookings.c.saga_step == expected.value)
@@ -515,6 +525,12 @@ async def _step(
         async with ctx.uow() as uow:
             await uow.execute(_slot_lock_of(booking_id))
             row = (await uow.execute(query.returning(bookings))).first()
+            if row is not None and announce is not None:
+                spec, cause = announce
+                await uow.add_event(
+                    spec.subject,
+                    msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
+                )
             await uow.commit()
         return row
 
@@ -577,10 +593,10 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
             Step.AWAITING_OWNER,
             status=msg.BookingStatus.PENDING.value,
             hold_expires_at=datetime.now(UTC) + ctx.pending_expiry,
+            announce=(msg.BOOKING_PENDING, cmd),
         )
         if row is None:
             return await _current(ctx, held.id)
-        await _emit(ctx, cmd, msg.BOOKING_PENDING, row)
         return msg.BookingReply(booking=_info(row))
     return await _write_and_confirm(ctx, cmd, held.id, Step.PREPARING)
 
@@ -642,10 +658,10 @@ async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingR
         Step.DONE,
         status=msg.BookingStatus.CONFIRMED.value,
         hold_expires_at=None,
+        announce=(msg.BOOKING_CONFIRMED, cause),
     )
     if done is None:
         return await _current(ctx, booking_id)
-    await _emit(ctx, cause, msg.BOOKING_CONFIRMED, done)
     return msg.BookingReply(booking=_info(done))
 
 
@@ -704,7 +720,7 @@ async def _compensate(
             bill.ReleaseBookingQuota(**trace, booking_id=booking_id),
             timeout=ctx.participant_timeout,
         )
-    final = await _step(
+    await _step(
         ctx,
         booking_id,
         Step.COMPENSATING,
@@ -715,18 +731,8 @@ async def _compensate(
         quota_reserved=False,
         event_written=False,
         calendar_event=None,
+        announce=(msg.BOOKING_FAILED, cause),
     )
-    if final is not None:
-        await _emit(ctx, cause, msg.BOOKING_FAILED, final)
-
-
-async def _emit(ctx: Context, cause: Message, spec: Any, row: Any) -> None:
-    async with ctx.uow() as uow:
-        await uow.add_event(
-            spec.subject,
-            msg.BookingEvent(**cause.caused(tenant_id=row.tenant_id), booking=_info(row)),
-        )
-        await uow.commit()
 
 
 async def _current(ctx: Context, booking_id: str) -> msg.BookingReply:
