@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -451,12 +452,26 @@ async def _insert_events(uow: UnitOfWork, calendar_row: Any, found: list[RemoteE
         await uow.execute(pg_insert(events).on_conflict_do_nothing(), list(rows.values()))
 
 
+_SYNCS: dict[str, asyncio.Lock] = {}
+
+
 async def sync_connection(ctx: Context, connection_id: str, live: bool = False) -> bool:
     """Bring the stored events of one connection up to date; False if the source failed.
 
     ``live`` uses each calendar's sync token (only what changed); otherwise the whole
     horizon is read again. Failures set the connection's status and emit an event.
+
+    One sync of a connection at a time in this process (concurrent live checks of one owner
+    queue; each still reads what changed since the one before it), and one write of a
+    calendar's events at a time across replicas: two syncs replacing the same events at once
+    deadlocked on their rows.
     """
+    lock = _SYNCS.setdefault(connection_id, asyncio.Lock())
+    async with lock:
+        return await _sync_connection(ctx, connection_id, live)
+
+
+async def _sync_connection(ctx: Context, connection_id: str, live: bool) -> bool:
     async with ctx.uow() as uow:
         row = (
             await uow.execute(sa.select(connections).where(connections.c.id == connection_id))
@@ -501,6 +516,7 @@ async def _sync_calendar(
         if changes is not None:
             if changes.changed_uids or changes.removed_uids or changes.sync_token != cal.sync_token:
                 async with ctx.uow() as uow:
+                    await _lock_calendar_events(uow, cal.id)
                     gone = changes.changed_uids | changes.removed_uids
                     if gone:
                         await uow.execute(
@@ -518,6 +534,7 @@ async def _sync_calendar(
             return
     window = await provider.fetch_window(cal.remote_id, start, end)
     async with ctx.uow() as uow:
+        await _lock_calendar_events(uow, cal.id)
         await uow.execute(sa.delete(events).where(events.c.calendar_id == cal.id))
         await _insert_events(uow, cal, window.events)
         await uow.execute(
@@ -526,6 +543,12 @@ async def _sync_calendar(
             .values(sync_token=window.sync_token)
         )
         await uow.commit()
+
+
+async def _lock_calendar_events(uow: UnitOfWork, calendar_id: str) -> None:
+    """One transaction at a time replaces a calendar's stored events, across replicas."""
+    key = sa.func.hashtext(f"calendar_events:{calendar_id}")
+    await uow.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 FAILED_SYNC_RETRY = timedelta(seconds=10)
