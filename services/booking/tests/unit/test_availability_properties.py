@@ -162,7 +162,11 @@ def oracle_free_minutes(
     """For each minute of ``[lo, hi)``: is it bookable?"""
     working = oracle_working(rules, lo, hi)
     buffer = rules.buffer_minutes * MINUTE
-    blocked = [(start - buffer, end + buffer) for start, end in busy]
+    # in UTC first: aware arithmetic within a zone is wall-clock arithmetic and drops
+    # ``fold`` (an end at the second 02:00 of a fall-back night would become the first)
+    blocked = [
+        (start.astimezone(UTC) - buffer, end.astimezone(UTC) + buffer) for start, end in busy
+    ]
     earliest = now + timedelta(hours=rules.min_notice_hours)
     latest = now + timedelta(days=rules.max_advance_days)
     free: list[bool] = []
