@@ -173,13 +173,10 @@ def lost_a_race(exc: BaseException) -> bool:
 
 async def retry_lost_races(transaction: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
     """Run ``transaction`` (a whole unit of work, begun and ended inside it) again when
-    PostgreSQL chose it as a deadlock's victim.
-
-    Two sagas can deadlock without any fault: an UPDATE of a booking row writes new index
-    entries, so the exclusion constraint checks the row again and waits for another
-    transaction's uncommitted overlapping INSERT, which itself waits for this one. PostgreSQL
-    aborts one of them after ``deadlock_timeout``; the victim's retry finds the other's
-    outcome committed."""
+    PostgreSQL aborted it to break a deadlock or a serialization conflict (:func:`lost_a_race`);
+    any other error, or the last attempt's, is raised. The aborted attempt left nothing
+    behind, and the retry finds the other transaction's outcome committed. (Booking's sagas
+    are where this happens: see the slot locks in its handlers.)"""
     for attempt in range(1, attempts + 1):
         try:
             return await transaction()
