@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from contracts import billing, identity
 from contracts.envelope import Message
 from contracts.rpc import Rpc
+from cortex_dev.embedded import port_is_free
 from cortex_dev.stack import DEFAULT_GATEWAY_PORT, Stack
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
@@ -53,11 +54,10 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGHUP, _raise_stop)
     try:
+        host = os.environ.get("CORTEX_GATEWAY_HOST") or "127.0.0.1"  # where uvicorn binds
         for url in stack.gateway_urls:
             gw_port = int(url.rsplit(":", 1)[1])
-            from cortex_dev.embedded import port_is_free
-
-            if not port_is_free(gw_port):
+            if not port_is_free(gw_port, host):
                 say(f"port {gw_port} is in use: set CORTEX_GATEWAY_PORT to another port")
                 return 1
         say(f"data in {data_dir}")

@@ -66,9 +66,17 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """Whether a server could listen on ``host:port`` now, binding the way uvicorn, NATS and
+    PostgreSQL do: with ``SO_REUSEADDR`` on POSIX, so the connections a stopped server left in
+    TIME_WAIT do not count as a listener (a plain bind is refused for about a minute after a
+    stop); a socket listening on the port does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # on Windows the option would let the bind steal a live port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen()  # as the server will
         except OSError:
             return False
     return True
