@@ -82,7 +82,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.broker = broker
     app.state.key_cache = key_cache
     app.state.call_quota = call_quota
-    app.state.rate_limiter = RateLimiter(broker, settings.trusted_proxies)
+    app.state.rate_limiter = RateLimiter(
+        broker, settings.trusted_proxies, ipv6_prefix=settings.rate_ipv6_prefix
+    )
     app.state.rate_limits = {
         "availability": Limit("availability", settings.rate_availability_per_minute, 60),
         "book": Limit("book", settings.rate_book_per_hour, 3600, fail_open=False),

@@ -9,7 +9,10 @@ replicas; only the weighting of the previous window is an estimate (the usual sl
 counter).
 
 The client IP is the socket peer, unless the peer is a trusted proxy: then the right-most
-``X-Forwarded-For`` entry that is not itself a trusted proxy.
+``X-Forwarded-For`` entry that is not itself a trusted proxy. A limit counts a client by
+:func:`rate_client`: an IPv4 address by itself, an IPv6 address by its network (a /64 by
+default: one subscriber's allocation, in which an address costs nothing), an IPv4-mapped IPv6
+address (``::ffff:a.b.c.d``) as its IPv4 address.
 
 If NATS cannot be reached, read-only routes fail open (served, logged, counted in
 ``rate_limit_store_errors``) and booking fails closed (503): a booking cannot run without
@@ -99,14 +102,39 @@ def client_ip(request: Request, trusted: tuple[Network, ...]) -> str:
     return peer
 
 
-def _token(ip: str) -> str:
-    return ip.replace(".", "_").replace(":", "-").replace("%", "~") or "unknown"
+def rate_client(ip: str, ipv6_prefix: int = 64) -> str:
+    """Who a per-IP limit counts for the client address ``ip``: an IPv4 address, or the
+    IPv6 network of ``ipv6_prefix`` bits around an IPv6 address (``2001:db8:1:2::/64``); an
+    IPv4-mapped IPv6 address is its IPv4 address. Anything else is counted as given."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])  # without an IPv6 zone
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if ipv6_prefix < 128:
+            return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    return str(address)
+
+
+def _token(client: str) -> str:
+    return (
+        client.replace(".", "_").replace(":", "-").replace("%", "~").replace("/", "~") or "unknown"
+    )
 
 
 class RateLimiter:
-    def __init__(self, broker: NatsBroker, trusted_proxies: str = "", timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        broker: NatsBroker,
+        trusted_proxies: str = "",
+        timeout: float = 2.0,
+        ipv6_prefix: int = 64,
+    ) -> None:
         self._broker = broker
         self._trusted = parse_networks(trusted_proxies)
+        self._ipv6_prefix = ipv6_prefix
         self._timeout = timeout
         self._stream_ready = False
         # the counts of windows that have ended, read once: a closed window no longer changes
@@ -158,10 +186,10 @@ class RateLimiter:
 
     async def hit(self, limit: Limit, request: Request) -> dict[str, str]:
         """Count the request; the X-RateLimit headers, or raise RateLimited (429)."""
-        ip = client_ip(request, self._trusted)
+        client = rate_client(client_ip(request, self._trusted), self._ipv6_prefix)
         now = time.time()
         window = int(now // limit.window_seconds)
-        base = f"ratelimit.{limit.route}.{_token(ip)}"
+        base = f"ratelimit.{limit.route}.{_token(client)}"
         try:
             current = await self._increment(f"{base}.{window}")
             previous = (

@@ -32,6 +32,13 @@ class GatewaySettings(CortexSettings):
     rate_book_per_hour: int = Field(default=10, ge=1, description="Per client IP")
     rate_resolve_per_minute: int = Field(default=30, ge=1, description="Per client IP")
     rate_toon_per_minute: int = Field(default=60, ge=1, description="Per client IP")
+    rate_ipv6_prefix: int = Field(
+        default=64,
+        ge=32,
+        le=128,
+        description="Per-IP limits count an IPv6 client by its network of this many bits "
+        "(an IPv4 client by its address)",
+    )
     trusted_proxies: str = Field(
         default="",
         description="CIDR networks of proxies whose X-Forwarded-For is believed (none by default)",
