@@ -47,8 +47,17 @@ def _types(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     return keep
 
 
-def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
-    """What a consumer built against ``old`` would trip over in ``new``."""
+def breaking_changes(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    path: str = "",
+    roots: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> list[str]:
+    """What a consumer built against ``old`` would trip over in ``new``.
+
+    A nested object is compared field by field the same way, so a new optional field of a
+    nested value is additive there too."""
+    old_root, new_root = roots or (old, new)
     problems = []
     old_props = old.get("properties", {})
     new_props = new.get("properties", {})
@@ -56,11 +65,20 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -
         if field not in new_props:
             problems.append(f"{path}{field}: removed")
             continue
-        if _types(old_field, old) != _types(new_props[field], new):
+        old_value, new_value = _resolve(old_field, old_root), _resolve(new_props[field], new_root)
+        if _is_object(old_value) and _is_object(new_value):
+            problems += breaking_changes(
+                old_value, new_value, f"{path}{field}.", (old_root, new_root)
+            )
+        elif _types(old_field, old_root) != _types(new_props[field], new_root):
             problems.append(f"{path}{field}: type changed")
     for field in set(new.get("required", [])) - set(old.get("required", [])):
         problems.append(f"{path}{field}: newly required")
     return problems
+
+
+def _is_object(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object" and "properties" in schema
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -86,6 +104,29 @@ def test_every_snapshot_has_a_message() -> None:
     known = {snapshot_path(name).name for name in MODELS}
     orphans = sorted(p.name for p in SNAPSHOTS.glob("*.json") if p.name not in known)
     assert orphans == []
+
+
+def test_the_checker_compares_nested_values_field_by_field() -> None:
+    def wrap(inner: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "properties": {"v": {"$ref": "#/$defs/V"}},
+            "required": ["v"],
+            "$defs": {"V": {"type": "object", **inner}},
+        }
+
+    old = wrap({"properties": {"a": {"type": "string"}}, "required": ["a"]})
+    added = wrap(
+        {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}}, "required": ["a"]}
+    )
+    assert breaking_changes(old, added) == []
+    assert breaking_changes(old, wrap({"properties": {}, "required": []})) == ["v.a: removed"]
+    assert breaking_changes(
+        old, wrap({"properties": {"a": {"type": "integer"}}, "required": ["a"]})
+    ) == ["v.a: type changed"]
+    required = wrap(
+        {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}}, "required": ["a", "n"]}
+    )
+    assert breaking_changes(old, required) == ["v.n: newly required"]
 
 
 def test_the_checker_sees_breaking_changes() -> None:

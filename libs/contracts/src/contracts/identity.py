@@ -71,6 +71,9 @@ class TenantSettings(Value):
     working_hours: WorkingHours
     booking_rules: BookingRules
     updated_at: datetime
+    # bumped by identity on every change of the tenant (settings, deletion): a projection
+    # applies an event only when its version is newer than the one it holds
+    version: int = 0
 
 
 class ApiKeyInfo(Value):
@@ -217,6 +220,8 @@ class TenantCreated(Message):
 
 class TenantDeleted(Message):
     deleted_tenant_id: str
+    # the tenant's settings version the deletion made (newer than every settings event)
+    settings_version: int = 0
 
 
 class SettingsChanged(Message):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import billing, booking, calendars, gateway, identity, policies, system
+from contracts import billing, booking, calendars, gateway, identity, owners, policies, system
 from contracts.rpc import EventSpec, Rpc, RpcFailure
 
 RPCS: tuple[Rpc[Any, Any], ...] = (
@@ -16,6 +16,7 @@ RPCS: tuple[Rpc[Any, Any], ...] = (
     *billing.RPCS,
     *booking.RPCS,
     *policies.RPCS,
+    *owners.RPCS,
 )
 EVENTS: tuple[EventSpec[Any], ...] = (
     *identity.EVENTS,

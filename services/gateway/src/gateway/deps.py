@@ -29,6 +29,14 @@ class Caller:
     def with_timeout(self, seconds: float) -> Caller:
         return Caller(self._rpc, self._request_id, self._tenant_id, seconds)
 
+    def for_tenant(self, tenant_id: str) -> Caller:
+        """The same request's caller on behalf of ``tenant_id`` (a tenant a reply named)."""
+        return Caller(self._rpc, self._request_id, tenant_id, self._timeout)
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._tenant_id
+
     def message(self, rpc: Rpc[ReqT, RepT], **fields: Any) -> ReqT:
         """The request ``rpc`` would send, with this caller's trace and tenant."""
         return rpc.request(correlation_id=self._request_id, tenant_id=self._tenant_id, **fields)

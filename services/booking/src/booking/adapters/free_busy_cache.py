@@ -10,6 +10,11 @@ What it never does: take part in a booking decision. The saga asks the calendars
 the database's exclusion constraint decides; this service's own bookings and holds are not
 cached at all (availability reads them from the database on every request).
 
+An answer is also kept under the owner's ``calendars_version`` (booking's owners row, read by
+availability on every request): a change of the owner's calendars that a door answered bumps
+it in the database, so no replica serves an answer filled before the change, even before the
+calendars' event reaches it (read-your-writes).
+
 A fill that raced with an invalidation is dropped: each tenant has a generation, bumped by
 every invalidation, and an answer is stored only if the generation it was asked under is
 still current.
@@ -23,7 +28,7 @@ from datetime import datetime
 
 from contracts import calendars as cal
 
-Key = tuple[str, datetime, datetime]
+Key = tuple[str, int, datetime, datetime]  # tenant, calendars version, range
 
 
 class FreeBusyCache:
@@ -43,8 +48,10 @@ class FreeBusyCache:
     def generation(self, tenant_id: str) -> tuple[int, int]:
         return self._epoch, self._generations.get(tenant_id, 0)
 
-    def get(self, tenant_id: str, start: datetime, end: datetime) -> cal.FreeBusy | None:
-        key = (tenant_id, start, end)
+    def get(
+        self, tenant_id: str, start: datetime, end: datetime, version: int = 0
+    ) -> cal.FreeBusy | None:
+        key = (tenant_id, version, start, end)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -61,12 +68,13 @@ class FreeBusyCache:
         end: datetime,
         value: cal.FreeBusy,
         generation: tuple[int, int],
+        version: int = 0,
     ) -> None:
         if self._ttl <= 0 or generation != self.generation(tenant_id):
             return  # an invalidation happened while the answer was on its way
         if len(self._entries) >= self._max:
             self._entries.clear()
-        self._entries[(tenant_id, start, end)] = (self._clock() + self._ttl, value)
+        self._entries[(tenant_id, version, start, end)] = (self._clock() + self._ttl, value)
 
     def forget(self, tenant_id: str | None = None) -> None:
         """Drop one tenant's answers, or every answer (``None``)."""

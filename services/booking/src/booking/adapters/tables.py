@@ -14,13 +14,18 @@ owners = sa.Table(
     sa.Column("tenant_id", sa.Text, primary_key=True),
     sa.Column("email", sa.Text, nullable=False),
     sa.Column("display_name", sa.Text, nullable=False),
-    sa.Column("slug", sa.Text, nullable=True, unique=True),
+    # identity keeps slugs unique; the projection mirrors them (the newest claim wins lookups)
+    sa.Column("slug", sa.Text, nullable=True),
     sa.Column("open_scheduling", sa.Boolean, nullable=False),
     sa.Column("timezone", sa.Text, nullable=False),
     sa.Column("working_hours", postgresql.JSONB, nullable=False),
     sa.Column("booking_rules", postgresql.JSONB, nullable=False),
     sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("settings_updated_at", sa.DateTime(timezone=True), nullable=False),
+    # identity's version of the tenant: only newer settings are applied
+    sa.Column("settings_version", sa.BigInteger, nullable=False, server_default="0"),
+    # bumped when the owner's calendars change: older cached free/busy answers are not served
+    sa.Column("calendars_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 # Bookings and their saga. ``occupied_until`` = end + buffer: the exclusion constraint over

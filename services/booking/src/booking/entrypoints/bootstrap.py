@@ -15,6 +15,7 @@ from booking.settings import BookingSettings
 from contracts import booking as msg
 from contracts import gateway as gw
 from contracts import identity as ident
+from contracts import owners as owner_msg
 from contracts import subjects
 from cortex_runtime import broker as messaging
 from cortex_runtime.client import RpcClient
@@ -50,7 +51,7 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
 
     @runtime.consumer(ident.TENANT_DELETED)
     async def on_tenant_deleted(event: ident.TenantDeleted, uow: UnitOfWork) -> None:
-        await handlers.forget_owner(uow, event.deleted_tenant_id)
+        await handlers.forget_owner(uow, event)
 
     async def on_booking_unanswered(cmd: msg.CreateBooking) -> None:
         await handlers.settle_unanswered(cmd, ctx)
@@ -63,6 +64,18 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
         on_booking_unanswered,
         ack_wait=max(60.0, 4 * settings.participant_timeout_seconds),
     )
+
+    @runtime.rpc(owner_msg.APPLY_OWNER_SETTINGS)
+    async def apply_owner_settings(
+        cmd: owner_msg.ApplyOwnerSettings,
+    ) -> owner_msg.OwnerSettingsApplied:
+        return await handlers.apply_owner_settings(cmd, ctx)
+
+    @runtime.rpc(owner_msg.OWNER_CALENDARS_CHANGED)
+    async def owner_calendars_changed(
+        cmd: owner_msg.OwnerCalendarsChanged,
+    ) -> owner_msg.OwnerCalendarsVersion:
+        return await handlers.owner_calendars_changed(cmd, ctx)
 
     @runtime.rpc(msg.GET_AVAILABILITY)
     async def get_availability(cmd: msg.GetAvailability) -> msg.Availability:

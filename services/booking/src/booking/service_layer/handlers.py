@@ -20,10 +20,12 @@ from booking.adapters.tables import bookings, owners
 from booking.domain import availability
 from booking.domain.policies import BookingFacts, Decision
 from booking.domain.saga import Recovery, Step, recovery_for
+from booking.service_layer.callers_policies import NO_TENANT
 from contracts import billing as bill
 from contracts import booking as msg
 from contracts import calendars as cal
 from contracts import identity as ident
+from contracts import owners as owner_msg
 from contracts.envelope import Message
 from contracts.policies import PolicyAction
 from contracts.rpc import ErrorKind
@@ -58,8 +60,13 @@ class Context:
 # --- the settings projection ---------------------------------------------------------------
 
 
-async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> None:
-    """Keep the newest settings: events may arrive out of order."""
+async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> bool:
+    """Keep the newest settings; say whether these were newer than what the projection held.
+
+    Events arrive out of order and may be redelivered, and the gateway hands over the result
+    of a change before its event arrives: identity's ``version`` decides (settings from
+    before versions existed, version 0, fall back to ``updated_at``). A forgotten owner is
+    never brought back, whatever arrives after its deletion."""
     values = {
         "email": settings.email,
         "display_name": settings.display_name,
@@ -71,33 +78,116 @@ async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> N
         },
         "booking_rules": settings.booking_rules.model_dump(),
         "settings_updated_at": settings.updated_at,
+        "settings_version": settings.version,
     }
     statement = pg_insert(owners).values(tenant_id=settings.tenant_id, **values)
-    await uow.execute(
+    newer = statement.excluded
+    applied = await uow.execute(
         statement.on_conflict_do_update(
             index_elements=["tenant_id"],
             set_=values,
-            where=owners.c.settings_updated_at <= statement.excluded.settings_updated_at,
+            where=sa.and_(
+                owners.c.deleted.is_(False),
+                sa.or_(
+                    owners.c.settings_version < newer.settings_version,
+                    sa.and_(
+                        owners.c.settings_version == 0,
+                        newer.settings_version == 0,
+                        owners.c.settings_updated_at <= newer.settings_updated_at,
+                    ),
+                ),
+            ),
+        ).returning(owners.c.tenant_id)
+    )
+    return applied.first() is not None
+
+
+async def forget_owner(uow: UnitOfWork, event: ident.TenantDeleted) -> None:
+    """Mark the owner deleted, at the deletion's version: a settings event of the tenant
+    arriving later (redelivered, or late) finds it and changes nothing. An owner this
+    projection never saw gets a tombstone for the same reason."""
+    tombstone = {
+        "deleted": True,
+        "open_scheduling": False,
+        "slug": None,
+        "settings_version": sa.func.greatest(owners.c.settings_version, event.settings_version),
+    }
+    statement = pg_insert(owners).values(
+        tenant_id=event.deleted_tenant_id,
+        email="",
+        display_name="",
+        slug=None,
+        open_scheduling=False,
+        timezone="UTC",
+        working_hours={},
+        booking_rules={},
+        deleted=True,
+        settings_updated_at=event.occurred_at,
+        settings_version=event.settings_version,
+    )
+    await uow.execute(statement.on_conflict_do_update(index_elements=["tenant_id"], set_=tombstone))
+
+
+async def apply_owner_settings(
+    cmd: owner_msg.ApplyOwnerSettings, ctx: Context
+) -> owner_msg.OwnerSettingsApplied:
+    """Read-your-writes: the settings identity just committed, applied before the gateway
+    answers the change (the event that follows finds nothing newer)."""
+    if not cmd.tenant_id:
+        raise NO_TENANT
+    if cmd.settings.tenant_id != cmd.tenant_id:
+        raise ServiceError(
+            ErrorKind.INVALID, "tenant_mismatch", "The settings are not the caller's tenant's."
         )
-    )
+    async with ctx.uow() as uow:
+        await project_settings(uow, cmd.settings)
+        version = (
+            await uow.execute(
+                sa.select(owners.c.settings_version).where(owners.c.tenant_id == cmd.tenant_id)
+            )
+        ).scalar_one()
+        await uow.commit()
+    return owner_msg.OwnerSettingsApplied(**cmd.caused(), settings_version=version)
 
 
-async def forget_owner(uow: UnitOfWork, tenant_id: str) -> None:
-    await uow.execute(
-        sa.update(owners)
-        .where(owners.c.tenant_id == tenant_id)
-        .values(deleted=True, open_scheduling=False, slug=None)
-    )
+async def owner_calendars_changed(
+    cmd: owner_msg.OwnerCalendarsChanged, ctx: Context
+) -> owner_msg.OwnerCalendarsVersion:
+    """Every replica's cached free/busy answers for the owner become stale at once: an
+    answer is served only under the ``calendars_version`` it was filled under, and
+    availability reads the owner's row (with that version) on every request anyway."""
+    if not cmd.tenant_id:
+        raise NO_TENANT
+    async with ctx.uow() as uow:
+        version = (
+            await uow.execute(
+                sa.update(owners)
+                .where(owners.c.tenant_id == cmd.tenant_id)
+                .values(calendars_version=owners.c.calendars_version + 1)
+                .returning(owners.c.calendars_version)
+            )
+        ).scalar()
+        await uow.commit()
+    if ctx.free_busy_cache is not None:
+        ctx.free_busy_cache.forget(cmd.tenant_id)
+    return owner_msg.OwnerCalendarsVersion(**cmd.caused(), calendars_version=version or 0)
 
 
 NO_PAGE = ServiceError(ErrorKind.NOT_FOUND, "page_not_found", "No public scheduling page here.")
 
 
 # built once: only the parameters change between calls (the statement cache does the rest)
-_OWNER_BY_SLUG = sa.select(owners).where(
-    owners.c.slug == sa.bindparam("slug"),
-    owners.c.open_scheduling.is_(True),
-    owners.c.deleted.is_(False),
+# identity keeps slugs unique; while the projection still holds a released slug whose
+# release has not arrived yet, the newest claim wins
+_OWNER_BY_SLUG = (
+    sa.select(owners)
+    .where(
+        owners.c.slug == sa.bindparam("slug"),
+        owners.c.open_scheduling.is_(True),
+        owners.c.deleted.is_(False),
+    )
+    .order_by(owners.c.settings_updated_at.desc())
+    .limit(1)
 )
 _ACTIVE_BOOKINGS = sa.select(bookings.c.start_at, bookings.c.end_at).where(
     bookings.c.tenant_id == sa.bindparam("tenant_id"),
@@ -168,6 +258,7 @@ async def _busy(
     *,
     live: bool,
     ignore_booking: str | None = None,
+    calendars_version: int = 0,
 ) -> tuple[list[tuple[datetime, datetime]], cal.FreeBusy]:
     """Busy intervals over [start, end): calendars (unknown time counts as busy) + bookings.
 
@@ -177,7 +268,7 @@ async def _busy(
         cache = None if live else ctx.free_busy_cache
         generation = (0, 0)
         if cache is not None:
-            cached = cache.get(tenant_id, start, end)
+            cached = cache.get(tenant_id, start, end, calendars_version)
             if cached is not None:
                 return cached
             generation = cache.generation(tenant_id)
@@ -198,7 +289,7 @@ async def _busy(
                 "The owner's calendar cannot be checked right now; try again shortly.",
             ) from exc
         if cache is not None:
-            cache.put(tenant_id, start, end, answer, generation)
+            cache.put(tenant_id, start, end, answer, generation, calendars_version)
         return answer
 
     async def own() -> list[tuple[datetime, datetime]]:
@@ -235,6 +326,7 @@ async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availa
         day_start.astimezone(UTC) - pad,
         day_end.astimezone(UTC) + pad,
         live=False,
+        calendars_version=owner.calendars_version,
     )
     windows = availability.free_windows(rules, cmd.day, tz_name, duration, busy, datetime.now(UTC))
     return msg.Availability(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,11 +27,22 @@ from calendars.adapters.providers import (
 )
 from calendars.adapters.secrets import SecretBox
 from calendars.adapters.ssrf import UrlRefused, check_url
-from calendars.adapters.tables import booking_events, calendars, connections, events, oauth_states
+from calendars.adapters.tables import (
+    booking_events,
+    booking_tombstones,
+    calendars,
+    connections,
+    events,
+    oauth_states,
+    owners,
+)
 from calendars.domain import intervals
+from calendars.domain.ical import wall_clock_to_utc
 from contracts import calendars as msg
+from contracts import identity
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
+from cortex_runtime.deadlines import refuse_if_past
 from cortex_runtime.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -51,12 +63,13 @@ class Providers:
 
     def __init__(
         self,
-        open_connection: Callable[[Any], Awaitable[CalendarProvider]],
+        open_connection: Callable[[Any, str], Awaitable[CalendarProvider]],
         caldav: Callable[[str, str, str], CalendarProvider],
         oauth_url: Callable[[str, str, str, str], str],
         oauth_exchange: Callable[[str, str, str, str], Awaitable[OAuthGrant]],
     ) -> None:
-        self.open_connection = open_connection  # row -> provider (refreshing OAuth tokens)
+        # (row, the owner's zone) -> provider (refreshing OAuth tokens)
+        self.open_connection = open_connection
         self.caldav = caldav  # (server_url, username, password) -> provider
         self.oauth_url = oauth_url  # (provider, state, challenge, redirect_uri) -> URL
         self.oauth_exchange = oauth_exchange  # (provider, code, verifier, redirect_uri)
@@ -92,6 +105,162 @@ def parse_provider(value: str) -> msg.Provider:
 def _horizon(ctx: Context) -> tuple[datetime, datetime]:
     now = datetime.now(UTC)
     return now - timedelta(days=1), now + timedelta(days=ctx.horizon_days)
+
+
+# --- the owner: a projection of identity's settings ------------------------------------------
+
+DEFAULT_ZONE = "UTC"
+
+
+def _valid_zone(name: str) -> str:
+    """Identity accepts only IANA names; anything else is read as UTC rather than crash."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown owner time zone; using UTC", extra={"timezone": name[:100]})
+        return DEFAULT_ZONE
+    return name
+
+
+async def _owner_zone(uow: UnitOfWork, tenant_id: str) -> str:
+    """The zone the owner's floating and all-day times are read in (UTC until known)."""
+    zone = (
+        await uow.execute(sa.select(owners.c.timezone).where(owners.c.tenant_id == tenant_id))
+    ).scalar()
+    return str(zone) if zone else DEFAULT_ZONE
+
+
+async def _lock_owner(uow: UnitOfWork, tenant_id: str, *, share: bool) -> sa.Row[Any]:
+    """The owner's row, locked (made if calendars has not heard of the owner yet): the
+    owner's changes (zone, deletion) and new connections take their turns on it."""
+    await uow.execute(pg_insert(owners).values(tenant_id=tenant_id).on_conflict_do_nothing())
+    query = sa.select(owners).where(owners.c.tenant_id == tenant_id)
+    return (await uow.execute(query.with_for_update(read=share))).one()
+
+
+def _is_newer(settings_version: int, updated_at: datetime | None, row: Any) -> bool:
+    """Events arrive out of order: apply only a newer version (by ``updated_at`` while
+    neither side has a version yet)."""
+    if settings_version or row.settings_version:
+        return bool(settings_version > row.settings_version)
+    return row.settings_updated_at is None or (
+        updated_at is not None and updated_at >= row.settings_updated_at
+    )
+
+
+async def project_owner(uow: UnitOfWork, cause: Any, settings: identity.TenantSettings) -> None:
+    """Keep the owner's zone (from tenant_created / settings_changed); when it changes,
+    place the stored floating and all-day events again in the new zone."""
+    row = await _lock_owner(uow, settings.tenant_id, share=False)
+    if row.deleted or not _is_newer(settings.version, settings.updated_at, row):
+        return
+    zone = _valid_zone(settings.timezone)
+    await uow.execute(
+        sa.update(owners)
+        .where(owners.c.tenant_id == settings.tenant_id)
+        .values(
+            timezone=zone,
+            settings_version=settings.version,
+            settings_updated_at=settings.updated_at,
+        )
+    )
+    if zone != row.timezone:
+        await _place_local_times(uow, cause, settings.tenant_id, zone)
+
+
+async def _place_local_times(uow: UnitOfWork, cause: Any, tenant_id: str, zone: str) -> None:
+    """Compute start/end of every event that follows the owner's zone again, calendar by
+    calendar under the lock syncs take to write them; announce it (cached free/busy)."""
+    cals = (
+        await uow.execute(
+            sa.select(calendars.c.id, calendars.c.connection_id, connections.c.provider)
+            .join(connections, connections.c.id == calendars.c.connection_id)
+            .where(calendars.c.tenant_id == tenant_id)
+            .order_by(calendars.c.id)
+        )
+    ).all()
+    changed: dict[str, str] = {}
+    for cal in cals:
+        await _lock_calendar_events(uow, cal.id)
+        rows = (
+            await uow.execute(
+                sa.select(
+                    events.c.object_key,
+                    events.c.recurrence_id,
+                    events.c.local_start,
+                    events.c.local_end,
+                ).where(events.c.calendar_id == cal.id, events.c.local_start.is_not(None))
+            )
+        ).all()
+        if not rows:
+            continue
+        await uow.execute(
+            sa.update(events)
+            .where(
+                events.c.calendar_id == cal.id,
+                events.c.object_key == sa.bindparam("key"),
+                events.c.recurrence_id == sa.bindparam("rid"),
+            )
+            .values(start_at=sa.bindparam("new_start"), end_at=sa.bindparam("new_end")),
+            [
+                {
+                    "key": r.object_key,
+                    "rid": r.recurrence_id,
+                    "new_start": wall_clock_to_utc(r.local_start, zone),
+                    "new_end": max(
+                        wall_clock_to_utc(r.local_start, zone),
+                        wall_clock_to_utc(r.local_end, zone),
+                    ),
+                }
+                for r in rows
+            ],
+        )
+        changed[cal.connection_id] = cal.provider
+    for connection_id, provider in changed.items():
+        await uow.add_event(
+            msg.CALENDAR_SYNCED.subject,
+            msg.CalendarSynced(
+                **cause.caused(tenant_id=tenant_id),
+                connection_id=connection_id,
+                provider=msg.Provider(provider),
+            ),
+        )
+
+
+async def forget_tenant(uow: UnitOfWork, cause: Any, tenant_id: str, settings_version: int) -> None:
+    """The tenant was deleted: its credentials, calendars, synced events and booking-event
+    records go, so nothing of it is synced again; the owner's row stays, marked deleted,
+    so that no late event or connection brings anything back. Events Cortex wrote to the
+    owner's calendars stay there: they are the owner's."""
+    await _lock_owner(uow, tenant_id, share=False)
+    await uow.execute(
+        sa.update(owners)
+        .where(owners.c.tenant_id == tenant_id)
+        .values(
+            deleted=True,
+            settings_version=sa.func.greatest(owners.c.settings_version, settings_version),
+        )
+    )
+    gone = (
+        await uow.execute(
+            sa.delete(connections)  # calendars and events go with it (ON DELETE CASCADE)
+            .where(connections.c.tenant_id == tenant_id)
+            .returning(connections.c.id, connections.c.provider)
+        )
+    ).all()
+    for table in (oauth_states, booking_events, booking_tombstones):
+        await uow.execute(sa.delete(table).where(table.c.tenant_id == tenant_id))
+    for row in gone:
+        await uow.add_event(
+            msg.CALENDAR_DISCONNECTED.subject,
+            msg.CalendarDisconnected(
+                **cause.caused(tenant_id=tenant_id),
+                provider=msg.Provider(row.provider),
+                connection_id=row.id,
+            ),
+        )
+    if gone:
+        log.info("deleted tenant's calendars removed", extra={"tenant_id": tenant_id})
 
 
 # --- reading connections --------------------------------------------------------------------
@@ -204,6 +373,11 @@ async def _store_connection(
     connection_id = _id("conn")
     try:
         async with ctx.uow() as uow:
+            # a deleted tenant connects nothing (an OAuth flow finishing after the deletion)
+            if (await _lock_owner(uow, cause.tenant_id or "", share=True)).deleted:
+                raise ServiceError(
+                    ErrorKind.NOT_FOUND, "tenant_deleted", "This account has been deleted."
+                )
             await uow.execute(
                 sa.insert(connections).values(
                     id=connection_id,
@@ -256,7 +430,7 @@ async def _sync_and_describe(
     await sync_connection(ctx, connection_id)
     async with ctx.uow() as uow:
         row = await _connection(uow, tenant_id, connection_id)
-        return msg.ConnectionReply(connection=await _connection_info(uow, row))
+        return msg.ConnectionReply(tenant_id=tenant_id, connection=await _connection_info(uow, row))
 
 
 async def start_oauth(cmd: msg.StartOAuth, ctx: Context) -> msg.OAuthStarted:
@@ -334,7 +508,7 @@ async def complete_oauth(cmd: msg.CompleteOAuth, ctx: Context) -> msg.Connection
         "access_expires_at": grant.expires_at,
         "tenant_id": row.tenant_id,
     }
-    client = await ctx.providers.open_connection(SimpleNamespace(**unsaved))
+    client = await ctx.providers.open_connection(SimpleNamespace(**unsaved), DEFAULT_ZONE)
     try:
         remote = await client.list_calendars()
     except ProviderError as exc:
@@ -430,15 +604,22 @@ async def disconnect(cmd: msg.Disconnect, ctx: Context) -> msg.Disconnected:
 # --- sync --------------------------------------------------------------------------------------
 
 
-def _event_row(calendar_row: Any, event: RemoteEvent) -> dict[str, Any]:
+def _event_row(calendar_row: Any, event: RemoteEvent, zone: str) -> dict[str, Any]:
+    start, end = event.start, event.end
+    if event.local_start is not None and event.local_end is not None:
+        # read in the zone the owner has now (the provider may have read another)
+        start = wall_clock_to_utc(event.local_start, zone)
+        end = max(start, wall_clock_to_utc(event.local_end, zone))
     return {
         "calendar_id": calendar_row.id,
         "object_key": event.key,
         "uid": event.uid,
         "recurrence_id": event.recurrence_id,
         "tenant_id": calendar_row.tenant_id,
-        "start_at": event.start,
-        "end_at": event.end,
+        "start_at": start,
+        "end_at": end,
+        "local_start": event.local_start if event.local_end is not None else None,
+        "local_end": event.local_end if event.local_start is not None else None,
         "summary": event.summary[:500],
         "status": event.status,
         "transparent": event.transparent,
@@ -446,8 +627,29 @@ def _event_row(calendar_row: Any, event: RemoteEvent) -> dict[str, Any]:
     }
 
 
-async def _insert_events(uow: UnitOfWork, calendar_row: Any, found: list[RemoteEvent]) -> None:
-    rows = {(e.key, e.recurrence_id): _event_row(calendar_row, e) for e in found}
+async def _lock_calendar_for_write(uow: UnitOfWork, calendar_row: Any) -> str | None:
+    """Take the calendar's events lock; the owner's zone now, or None when the calendar
+    is gone meanwhile (disconnected, tenant deleted): nothing is then written.
+
+    The owner's zone is read under the lock a zone change takes too: either this write
+    sees the new zone, or the change, waiting for the lock, places what it wrote."""
+    await _lock_calendar_events(uow, calendar_row.id)
+    still = (
+        await uow.execute(
+            sa.select(calendars.c.id)
+            .where(calendars.c.id == calendar_row.id)
+            .with_for_update(read=True, key_share=True)
+        )
+    ).first()
+    if still is None:
+        return None
+    return await _owner_zone(uow, calendar_row.tenant_id)
+
+
+async def _insert_events(
+    uow: UnitOfWork, calendar_row: Any, found: list[RemoteEvent], zone: str
+) -> None:
+    rows = {(e.key, e.recurrence_id): _event_row(calendar_row, e, zone) for e in found}
     if rows:
         await uow.execute(pg_insert(events).on_conflict_do_nothing(), list(rows.values()))
 
@@ -481,10 +683,11 @@ async def _sync_connection(ctx: Context, connection_id: str, live: bool) -> bool
         cals = (
             await uow.execute(sa.select(calendars).where(calendars.c.connection_id == row.id))
         ).all()
+        zone = await _owner_zone(uow, row.tenant_id)
     start, end = _horizon(ctx)
     provider: CalendarProvider | None = None
     try:
-        provider = await ctx.providers.open_connection(row)
+        provider = await ctx.providers.open_connection(row, zone)
         for cal in cals:
             await _sync_calendar(ctx, provider, cal, start, end, incremental=live)
     except CredentialsRejected as exc:
@@ -516,7 +719,9 @@ async def _sync_calendar(
         if changes is not None:
             if changes.changed_uids or changes.removed_uids or changes.sync_token != cal.sync_token:
                 async with ctx.uow() as uow:
-                    await _lock_calendar_events(uow, cal.id)
+                    zone = await _lock_calendar_for_write(uow, cal)
+                    if zone is None:
+                        return
                     gone = changes.changed_uids | changes.removed_uids
                     if gone:
                         await uow.execute(
@@ -524,7 +729,7 @@ async def _sync_calendar(
                                 events.c.calendar_id == cal.id, events.c.object_key.in_(gone)
                             )
                         )
-                    await _insert_events(uow, cal, changes.changed)
+                    await _insert_events(uow, cal, changes.changed, zone)
                     await uow.execute(
                         sa.update(calendars)
                         .where(calendars.c.id == cal.id)
@@ -534,9 +739,11 @@ async def _sync_calendar(
             return
     window = await provider.fetch_window(cal.remote_id, start, end)
     async with ctx.uow() as uow:
-        await _lock_calendar_events(uow, cal.id)
+        zone = await _lock_calendar_for_write(uow, cal)
+        if zone is None:
+            return
         await uow.execute(sa.delete(events).where(events.c.calendar_id == cal.id))
-        await _insert_events(uow, cal, window.events)
+        await _insert_events(uow, cal, window.events, zone)
         await uow.execute(
             sa.update(calendars)
             .where(calendars.c.id == cal.id)
@@ -660,6 +867,7 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
         raise ServiceError(
             ErrorKind.INVALID, "invalid_range", "The range must end after it starts."
         )
+    refuse_if_past(cmd.deadline)
     tenant = cmd.tenant_id or ""
     failed: set[str] = set()
     if cmd.live:
@@ -674,6 +882,7 @@ async def free_busy(cmd: msg.GetFreeBusy, ctx: Context) -> msg.FreeBusy:
                 .all()
             )
         for connection_id in ids:
+            refuse_if_past(cmd.deadline)  # the saga stopped waiting: no more provider calls
             if not await sync_connection(ctx, connection_id, live=True):
                 failed.add(connection_id)
     # two autocommit reads: a change between them (a sync replaces a calendar's events in
@@ -744,6 +953,68 @@ async def _lock_booking_event(uow: UnitOfWork, booking_id: str) -> None:
     await uow.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _event_deleted() -> ServiceError:
+    return ServiceError(
+        ErrorKind.CONFLICT,
+        "booking_event_deleted",
+        "The booking's event was deleted after this write was sent (the booking was undone "
+        "or ended): it is not written.",
+    )
+
+
+async def _refuse_if_deleted_since(uow: UnitOfWork, cmd: msg.WriteBookingEvent) -> None:
+    """A delete of the booking's event refuses every write sent before it (a late write,
+    still queued when the saga gave up and compensated); a write sent after a delete is a
+    new decision of the saga's and goes ahead. Under the booking's lock."""
+    deleted_at = (
+        await uow.execute(
+            sa.select(booking_tombstones.c.deleted_issued_at).where(
+                booking_tombstones.c.booking_id == cmd.booking_id
+            )
+        )
+    ).scalar()
+    if deleted_at is not None and _aware(cmd.occurred_at) <= deleted_at:
+        raise _event_deleted()
+
+
+async def _leave_tombstone(uow: UnitOfWork, cmd: msg.DeleteBookingEvent, tenant: str) -> None:
+    statement = pg_insert(booking_tombstones).values(
+        booking_id=cmd.booking_id, tenant_id=tenant, deleted_issued_at=_aware(cmd.occurred_at)
+    )
+    await uow.execute(
+        statement.on_conflict_do_update(
+            index_elements=["booking_id"],
+            set_={
+                "deleted_issued_at": sa.func.greatest(
+                    booking_tombstones.c.deleted_issued_at, statement.excluded.deleted_issued_at
+                )
+            },
+        )
+    )
+
+
+TOMBSTONE_KEEP = timedelta(days=7)
+
+
+async def purge_tombstones(ctx: Context) -> int:
+    """Forget tombstones long past any write they could refuse (every write carries a
+    deadline of seconds; a week covers writes from before deadlines existed)."""
+    async with ctx.uow() as uow:
+        purged = (
+            await uow.execute(
+                sa.delete(booking_tombstones)
+                .where(booking_tombstones.c.created_at < datetime.now(UTC) - TOMBSTONE_KEEP)
+                .returning(booking_tombstones.c.booking_id)
+            )
+        ).all()
+        await uow.commit()
+    return len(purged)
+
+
 async def _receiving_calendar(uow: UnitOfWork, tenant: str) -> sa.Row[Any] | None:
     return (
         await uow.execute(
@@ -759,10 +1030,15 @@ async def write_booking_event(cmd: msg.WriteBookingEvent, ctx: Context) -> msg.B
 
     The provider call runs inside the transaction that records it, under the booking's
     lock: if the record cannot be committed after the provider wrote, the delete below still
-    finds the event by its UID."""
+    finds the event by its UID. A write arriving after its deadline (the saga stopped
+    waiting for it), or sent before a delete of the booking's event, is refused: it would
+    create an event for a booking that failed."""
     tenant = cmd.tenant_id or ""
+    refuse_if_past(cmd.deadline)
     async with ctx.uow() as uow:
         await _lock_booking_event(uow, cmd.booking_id)
+        refuse_if_past(cmd.deadline)  # waiting for the lock may have used it up
+        await _refuse_if_deleted_since(uow, cmd)
         done = (
             await uow.execute(
                 sa.select(booking_events, connections.c.provider)
@@ -786,7 +1062,7 @@ async def write_booking_event(cmd: msg.WriteBookingEvent, ctx: Context) -> msg.B
                 booking_id=cmd.booking_id, provider=None, calendar_id=None, uid=None
             )
         uid = cmd.booking_id
-        provider = await ctx.providers.open_connection(target)
+        provider = await ctx.providers.open_connection(target, await _owner_zone(uow, tenant))
         try:
             await provider.create_event(
                 target.remote_id,
@@ -831,10 +1107,13 @@ async def delete_booking_event(
 
     Without a record of the write (the write's record was lost, e.g. the database went away
     right after the provider wrote), the event is looked for by its UID on the receiving
-    calendar: nothing Cortex wrote may outlive its booking."""
+    calendar: nothing Cortex wrote may outlive its booking. Every delete leaves a tombstone
+    (kept even when the provider cannot be reached, for the retry) that refuses any write
+    of the booking's event sent before it."""
     tenant = cmd.tenant_id or ""
     async with ctx.uow() as uow:
         await _lock_booking_event(uow, cmd.booking_id)
+        await _leave_tombstone(uow, cmd, tenant)
         written = (
             await uow.execute(
                 sa.select(
@@ -851,6 +1130,7 @@ async def delete_booking_event(
             )
         ).first()
         if written is not None and written.deleted_at is not None:
+            await uow.commit()
             return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=False)
         if written is not None:
             connection: Any = written
@@ -858,12 +1138,14 @@ async def delete_booking_event(
         else:
             connection = await _receiving_calendar(uow, tenant)
             if connection is None:
+                await uow.commit()
                 return msg.BookingEventDeleted(booking_id=cmd.booking_id, deleted=False)
             calendar_id, uid = connection.remote_id, cmd.booking_id
-        provider = await ctx.providers.open_connection(connection)
+        provider = await ctx.providers.open_connection(connection, await _owner_zone(uow, tenant))
         try:
             await provider.delete_event(calendar_id, uid)
         except (ProviderError, UrlRefused) as exc:
+            await uow.commit()  # the tombstone stays; the record waits for the retry
             raise ServiceError(ErrorKind.UPSTREAM, "calendar_unavailable", str(exc)) from exc
         finally:
             await provider.aclose()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from contracts import calendars as msg
+from gateway import consistency
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.params import PathText, Printable
@@ -62,13 +63,16 @@ async def connect_caldav(body: CaldavBody, call: TenantCaller) -> msg.Connection
         username=body.username,
         password=body.password,
     )
+    await consistency.calendars_changed(call, call.tenant_id)
     return reply.connection
 
 
 @router.post("/sync", response_model=Connections, responses=documented(401))
 async def sync(call: TenantCaller) -> Connections:
     """Sync every connection now."""
-    return Connections(connections=(await call(msg.SYNC_NOW)).connections)
+    reply = await call(msg.SYNC_NOW)
+    await consistency.calendars_changed(call, call.tenant_id)
+    return Connections(connections=reply.connections)
 
 
 @router.put(
@@ -86,6 +90,7 @@ async def choose_calendar(
         contributes_to_availability=body.contributes_to_availability,
         receives_bookings=body.receives_bookings,
     )
+    await consistency.calendars_changed(call, call.tenant_id)
     return reply.connection
 
 
@@ -115,6 +120,7 @@ async def oauth_callback(
 ) -> msg.ConnectionInfo:
     """Where the provider sends the user back: the state names the tenant."""
     reply = await call(msg.COMPLETE_OAUTH, provider=provider[:40], code=code, state=state)
+    await consistency.calendars_changed(call, reply.tenant_id)  # the tenant the state named
     return reply.connection
 
 
@@ -122,4 +128,5 @@ async def oauth_callback(
 async def disconnect(provider: PathText, call: TenantCaller) -> Disconnected:
     """Remove the connection, its secrets and its synced events (google, outlook or caldav)."""
     reply = await call(msg.DISCONNECT, provider=provider[:40])
+    await consistency.calendars_changed(call, call.tenant_id)
     return Disconnected(provider=reply.provider)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from contracts import identity as msg
+from gateway import consistency
 from gateway.deps import TenantCaller
 from gateway.errors import documented
 
@@ -63,7 +64,8 @@ class DisplayNameBody(BaseModel):
 
 
 async def _update(call: TenantCaller, **change: Any) -> Settings:
-    return _flat((await call(msg.UPDATE_SETTINGS, **change)).settings)
+    changed = (await call(msg.UPDATE_SETTINGS, **change)).settings
+    return _flat(await consistency.settings_changed(call, changed))
 
 
 ERRORS = documented(400, 401)

@@ -27,6 +27,7 @@ tenants = sa.Table(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
     sa.Index("tenants_external_id", "external_id", unique=True),
     sa.Index("tenants_slug", "slug", unique=True),
     sa.Index(

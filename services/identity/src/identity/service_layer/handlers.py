@@ -75,6 +75,7 @@ def _settings(row: sa.Row[Any]) -> msg.TenantSettings:
         working_hours={d: row.working_hours[d] for d in msg.WEEKDAYS if d in row.working_hours},
         booking_rules=msg.BookingRules.model_validate(row.booking_rules),
         updated_at=row.updated_at,
+        version=row.version,
     )
 
 
@@ -267,9 +268,13 @@ async def _clerk_user_deleted(
             sa.update(tenants)
             .where(tenants.c.external_id == external_id, tenants.c.deleted_at.is_(None))
             .values(
-                deleted_at=sa.func.now(), open_scheduling=False, slug=None, updated_at=sa.func.now()
+                deleted_at=sa.func.now(),
+                open_scheduling=False,
+                slug=None,
+                updated_at=sa.func.now(),
+                version=tenants.c.version + 1,
             )
-            .returning(tenants.c.id)
+            .returning(tenants.c.id, tenants.c.version)
         )
     ).first()
     if row is None:
@@ -287,7 +292,9 @@ async def _clerk_user_deleted(
         )
     await uow.add_event(
         msg.TENANT_DELETED.subject,
-        msg.TenantDeleted(**cmd.caused(tenant_id=row.id), deleted_tenant_id=row.id),
+        msg.TenantDeleted(
+            **cmd.caused(tenant_id=row.id), deleted_tenant_id=row.id, settings_version=row.version
+        ),
     )
     return str(row.id)
 
@@ -494,7 +501,11 @@ async def _apply_settings(
         await uow.execute(
             sa.update(tenants)
             .where(tenants.c.id == tenant_id)
-            .values(**changes, updated_at=sa.func.now())
+            .values(
+                **changes,
+                updated_at=sa.func.now(),
+                version=tenants.c.version + (1 if changes else 0),
+            )
             .returning(tenants)
         )
     ).one()

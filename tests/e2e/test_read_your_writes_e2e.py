@@ -1,0 +1,256 @@
+"""Read-your-writes across services: once a change of an owner is answered 200, the next
+availability and booking for that owner reflect it, through any gateway and any booking
+replica, with no sleep in between.
+
+Two gateways and two booking replicas; each change goes through one gateway and the read
+right after it through the other. Settings reach booking's projection through identity's
+events and calendar changes reach booking's free/busy cache through calendars' events;
+both arrive milliseconds after the change was answered, which is what this test would see
+without the gateway's hand-over (docs/gateway.md, "Read-your-writes").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+
+from cortex_dev.embedded import Radicale, free_port
+from cortex_dev.stack import Stack, isolated_environ
+
+pytestmark = pytest.mark.e2e
+
+ROUNDS = 200
+CALENDAR_ROUNDS = 12
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass
+class System:
+    stack: Stack
+    radicale: Radicale
+
+    @property
+    def gateways(self) -> list[str]:
+        return self.stack.gateway_urls
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    root = tmp_path_factory.mktemp("read-your-writes")
+    radicale = Radicale(root / "radicale", free_port()).start()
+    stack = Stack(
+        data_dir=root / "data",
+        gateway_port=free_port(),
+        replicas={"gateway": 2, "booking": 2},
+        environ=isolated_environ(),
+    )
+    try:
+        stack.up()
+        yield System(stack, radicale)
+    finally:
+        stack.stop()
+        radicale.stop()
+
+
+@dataclass
+class Owner:
+    slug: str
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_owner(system: System) -> Owner:
+    slug = f"ryw-{uuid.uuid4().hex[:8]}"
+    out = subprocess.run(
+        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email",
+         f"{slug}@example.com", "--slug", slug, "--name", "Owner"],
+        env={**os.environ, "CORTEX_NATS_URL": system.stack.nats_url},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    owner = Owner(slug, json.loads(out.stdout)["api_key"])
+    put(system.gateways[0], owner, "booking-rules", {"min_notice_hours": 0})
+    put(system.gateways[1], owner, "open-scheduling", {"enabled": True})
+    return owner
+
+
+def put(gateway: str, owner: Owner, setting: str, body: dict[str, object]) -> None:
+    response = httpx.put(
+        f"{gateway}/api/v1/settings/{setting}", json=body, headers=owner.auth, timeout=10
+    )
+    assert response.status_code == 200, response.text
+
+
+def hours(start: str, end: str) -> dict[str, object]:
+    return {"working_hours": {d: [{"start": start, "end": end}] for d in DAYS}}
+
+
+def availability(gateway: str, slug: str, day: date, **params: str) -> httpx.Response:
+    return httpx.get(
+        f"{gateway}/public/{slug}/availability",
+        params={"date": day.isoformat(), **params},
+        timeout=10,
+    )
+
+
+def first_start(response: httpx.Response) -> datetime:
+    assert response.status_code == 200, response.text
+    slots = response.json()["slots"]
+    assert slots, response.text
+    return datetime.fromisoformat(slots[0]["start"])
+
+
+def test_every_read_after_a_settings_change_sees_it(system: System) -> None:
+    owner = make_owner(system)
+    slug = owner.slug
+    day = (datetime.now(UTC) + timedelta(days=5)).date()
+    zones = ("Europe/Paris", "America/New_York", "Asia/Tokyo")
+    stale: list[str] = []
+    for i in range(ROUNDS):
+        write, read = system.gateways[i % 2], system.gateways[(i + 1) % 2]
+        kind = i % 5
+        if kind == 0:  # the owner's zone: availability answers in it by default
+            zone = zones[i % 3]
+            put(write, owner, "timezone", {"timezone": zone})
+            got = availability(read, slug, day)
+            if got.status_code != 200 or got.json()["timezone"] != zone:
+                stale.append(f"round {i}: zone {zone}, read {got.status_code} {got.text[:120]}")
+        elif kind == 1:  # working hours: the day's first window opens when the new hours do
+            start = ("07:00", "13:00")[i % 2]
+            put(write, owner, "working-hours", hours(start, "18:00"))
+            got = availability(read, slug, day)  # in the owner's zone
+            if got.status_code != 200 or first_start(got).strftime("%H:%M") != start:
+                stale.append(f"round {i}: hours from {start}, read {got.text[:160]}")
+        elif kind == 2:  # the default duration
+            minutes = (30, 45)[i % 2]
+            put(write, owner, "booking-rules", {"default_duration_minutes": minutes})
+            got = availability(read, slug, day)
+            if got.status_code != 200 or got.json()["duration"] != minutes:
+                stale.append(f"round {i}: duration {minutes}, read {got.text[:120]}")
+        elif kind == 3:  # the page closes and reopens
+            put(write, owner, "open-scheduling", {"enabled": False})
+            closed = availability(read, slug, day)
+            put(read, owner, "open-scheduling", {"enabled": True})
+            opened = availability(write, slug, day)
+            if (closed.status_code, opened.status_code) != (404, 200):
+                stale.append(f"round {i}: closed {closed.status_code}, open {opened.status_code}")
+        else:  # the slug moves: the new one answers, the old one is gone
+            new_slug = f"ryw-{uuid.uuid4().hex[:8]}"
+            put(write, owner, "slug", {"slug": new_slug})
+            new, old = availability(read, new_slug, day), availability(read, slug, day)
+            if (new.status_code, old.status_code) != (200, 404):
+                stale.append(f"round {i}: new slug {new.status_code}, old {old.status_code}")
+            slug = new_slug
+    assert not stale, f"{len(stale)} of {ROUNDS} reads saw the state before the change: {stale}"
+
+
+def test_a_booking_right_after_a_change_obeys_it(system: System) -> None:
+    owner = make_owner(system)
+    day = (datetime.now(UTC) + timedelta(days=6)).date()
+    put(system.gateways[0], owner, "timezone", {"timezone": "UTC"})
+    wrong: list[str] = []
+    for i in range(10):
+        write, read = system.gateways[i % 2], system.gateways[(i + 1) % 2]
+        start_hour = 8 + i  # each round moves the working day later; book its first hour
+        put(write, owner, "working-hours", hours(f"{start_hour:02d}:00", "23:00"))
+        before = datetime(day.year, day.month, day.day, start_hour - 1, tzinfo=UTC)
+        body = {
+            "title": "Right after the change",
+            "attendee_email": f"guest{i}@example.com",
+            "start": before.isoformat(),
+            "end": (before + timedelta(minutes=30)).isoformat(),
+        }
+        refused = httpx.post(f"{read}/public/{owner.slug}/book", json=body, timeout=30)
+        if refused.status_code != 400 or refused.json().get("code") != "outside_working_hours":
+            wrong.append(f"round {i}: the hour before the new hours answered {refused.text[:160]}")
+    assert not wrong, wrong
+
+
+def _caldav_owner(system: System, owner: Owner, day: date) -> tuple[str, str]:
+    user, password = owner.slug, uuid.uuid4().hex
+    system.radicale.add_user(user, password)
+    url = f"{system.radicale.url}{user}/work/"
+    mkcol = (
+        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
+        "<displayname>work</displayname></prop></set></mkcol>"
+    )
+    assert httpx.request("MKCOL", url, content=mkcol, auth=(user, password)).status_code == 201
+    stamp = day.strftime("%Y%m%d")
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//cortex tests//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:busy-{owner.slug}\r\nDTSTAMP:{stamp}T000000Z\r\n"
+        f"DTSTART:{stamp}T100000Z\r\nDTEND:{stamp}T110000Z\r\nSUMMARY:Busy\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    created = httpx.put(
+        f"{url}busy.ics", content=ics, auth=(user, password),
+        headers={"Content-Type": "text/calendar"},
+    )  # fmt: skip
+    assert created.status_code in (201, 204), created.text
+    return user, password
+
+
+def _ten_is_free(gateway: str, slug: str, day: date) -> bool:
+    got = availability(gateway, slug, day, timezone="UTC", duration="60")
+    assert got.status_code == 200, got.text
+    ten = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    return any(
+        datetime.fromisoformat(s["start"]) <= ten
+        and datetime.fromisoformat(s["end"]) >= ten + timedelta(hours=1)
+        for s in got.json()["slots"]
+    )
+
+
+def test_every_read_after_a_calendar_change_sees_it(system: System) -> None:
+    owner = make_owner(system)
+    day = (datetime.now(UTC) + timedelta(days=4)).date()
+    gw = system.gateways
+    put(gw[0], owner, "timezone", {"timezone": "UTC"})
+    put(gw[1], owner, "working-hours", hours("08:00", "18:00"))
+    user, password = _caldav_owner(system, owner, day)
+    stale: list[str] = []
+    for i in range(CALENDAR_ROUNDS):
+        write, read = gw[i % 2], gw[(i + 1) % 2]
+        # warm every replica's cache with "free at 10:00" before the change
+        for gateway in gw * 2:
+            assert _ten_is_free(gateway, owner.slug, day)
+        connected = httpx.post(
+            f"{write}/api/v1/calendars/caldav",
+            json={"server_url": system.radicale.url, "username": user, "password": password},
+            headers=owner.auth, timeout=30,
+        )  # fmt: skip
+        assert connected.status_code == 201, connected.text
+        if _ten_is_free(read, owner.slug, day):
+            stale.append(f"round {i}: free at 10:00 right after connecting")
+        calendar = connected.json()["calendars"][0]["id"]
+        chosen = httpx.put(
+            f"{read}/api/v1/calendars/calendars/{calendar}",
+            json={"contributes_to_availability": False}, headers=owner.auth, timeout=30,
+        )  # fmt: skip
+        assert chosen.status_code == 200, chosen.text
+        if not _ten_is_free(write, owner.slug, day):
+            stale.append(f"round {i}: busy at 10:00 right after leaving the calendar out")
+        chosen = httpx.put(
+            f"{write}/api/v1/calendars/calendars/{calendar}",
+            json={"contributes_to_availability": True}, headers=owner.auth, timeout=30,
+        )  # fmt: skip
+        assert chosen.status_code == 200, chosen.text
+        if _ten_is_free(read, owner.slug, day):
+            stale.append(f"round {i}: free at 10:00 right after counting the calendar again")
+        gone = httpx.delete(f"{read}/api/v1/calendars/caldav", headers=owner.auth, timeout=30)
+        assert gone.status_code == 200, gone.text
+        if not _ten_is_free(write, owner.slug, day):
+            stale.append(f"round {i}: busy at 10:00 right after disconnecting")
+    assert not stale, stale
