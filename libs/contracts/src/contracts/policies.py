@@ -90,6 +90,10 @@ class CallerList(Message):
     callers: list[CallerInfo]
 
 
+class GetCaller(Message):
+    caller_id: str = Field(max_length=100)
+
+
 class UpdateCaller(Message):
     """Change some of a caller's fields; fields left out (``None``) are kept."""
 
@@ -162,6 +166,9 @@ LIST_CALLERS: Final = Rpc(
     subjects.command(BOOKING, "list_callers"), ListCallers, CallerList,
     "The tenant's callers, oldest first",
 )  # fmt: skip
+GET_CALLER: Final = Rpc(
+    subjects.command(BOOKING, "get_caller"), GetCaller, CallerReply, "One caller"
+)
 UPDATE_CALLER: Final = Rpc(
     subjects.command(BOOKING, "update_caller"), UpdateCaller, CallerReply,
     "Change a caller's e-mail, display name or trust level",
@@ -190,7 +197,7 @@ DELETE_POLICY: Final = Rpc(
 )
 
 RPCS: Final = (
-    CREATE_CALLER, LIST_CALLERS, UPDATE_CALLER, DELETE_CALLER,
+    CREATE_CALLER, LIST_CALLERS, GET_CALLER, UPDATE_CALLER, DELETE_CALLER,
     CREATE_POLICY, LIST_POLICIES, GET_POLICY, UPDATE_POLICY, DELETE_POLICY,
 )  # fmt: skip
 EVENTS: Final[tuple[EventSpec[Any], ...]] = ()

@@ -549,6 +549,45 @@ async def test_rest_routes(rpc: RpcClient) -> None:
         assert (missing.status_code, missing.json()["code"]) == (404, "policy_not_found")
 
 
+async def test_one_caller_by_id_through_the_gateway_route(rpc: RpcClient) -> None:
+    """``GET /api/v1/callers/{id}``, as policies have: the caller, else a 404 JSON error for
+    an unknown id and for another tenant's caller alike."""
+    from fastapi import FastAPI
+
+    from gateway.deps import Caller, tenant_caller
+    from gateway.errors import install_error_handlers
+    from gateway.routes.callers_policies import router
+
+    theirs = (
+        await rpc.call(
+            msg.CREATE_CALLER, msg.CreateCaller(tenant_id=OTHER, email="grace@example.com")
+        )
+    ).caller
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    app.dependency_overrides[tenant_caller] = lambda: Caller(rpc, "req-2", TENANT)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        created = await http.post(
+            "/api/v1/callers", json={"email": "heidi@example.com", "trust_level": "restricted"}
+        )
+        caller = created.json()
+        got = await http.get(f"/api/v1/callers/{caller['id']}")
+        assert got.status_code == 200 and got.json() == caller
+        for unknown in ("clr_nope", theirs.id):
+            missing = await http.get(f"/api/v1/callers/{unknown}")
+            assert missing.status_code == 404, missing.text
+            assert missing.json()["code"] == "caller_not_found" and missing.json()["error"]
+        await http.delete(f"/api/v1/callers/{caller['id']}")
+        assert (await http.get(f"/api/v1/callers/{caller['id']}")).status_code == 404
+    await refused(
+        rpc.call(msg.GET_CALLER, msg.GetCaller(tenant_id=OTHER, caller_id=caller["id"])),
+        ErrorKind.NOT_FOUND,
+        "caller_not_found",
+    )
+
+
 # --- the service under test, when this file is run as a script -------------------------------
 
 

@@ -144,6 +144,21 @@ async def list_callers(cmd: msg.ListCallers, uow_factory: UowFactory) -> msg.Cal
         return msg.CallerList(callers=[caller_info(row) for row in rows])
 
 
+async def get_caller(cmd: msg.GetCaller, uow_factory: UowFactory) -> msg.CallerReply:
+    tenant_id = _tenant(cmd)
+    async with uow_factory() as uow:
+        row = (
+            await uow.execute(
+                sa.select(callers).where(
+                    callers.c.id == cmd.caller_id, callers.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
+    if row is None:
+        raise CALLER_NOT_FOUND
+    return msg.CallerReply(caller=caller_info(row))
+
+
 async def update_caller(cmd: msg.UpdateCaller, uow_factory: UowFactory) -> msg.CallerReply:
     tenant_id = _tenant(cmd)
     fields = _caller_fields(cmd.email, cmd.display_name, cmd.trust_level)
@@ -369,6 +384,10 @@ def register(runtime: ServiceRuntime, uow_factory: UowFactory) -> None:
     @runtime.rpc(msg.LIST_CALLERS)
     async def on_list_callers(cmd: msg.ListCallers) -> msg.CallerList:
         return await list_callers(cmd, uow_factory)
+
+    @runtime.rpc(msg.GET_CALLER)
+    async def on_get_caller(cmd: msg.GetCaller) -> msg.CallerReply:
+        return await get_caller(cmd, uow_factory)
 
     @runtime.rpc(msg.UPDATE_CALLER)
     async def on_update_caller(cmd: msg.UpdateCaller) -> msg.CallerReply:

@@ -81,6 +81,17 @@ async def list_callers(call: TenantCaller) -> CallerList:
     return CallerList(callers=(await call(msg.LIST_CALLERS)).callers)
 
 
+@router.get(
+    "/api/v1/callers/{caller_id}",
+    tags=["callers"],
+    response_model=msg.CallerInfo,
+    responses=documented(401, 404),
+)
+async def get_caller(caller_id: PathText, call: TenantCaller) -> msg.CallerInfo:
+    """One caller; another tenant's caller is not found (404), like an unknown id."""
+    return (await call(msg.GET_CALLER, caller_id=_id(caller_id))).caller
+
+
 @router.put(
     "/api/v1/callers/{caller_id}",
     tags=["callers"],
