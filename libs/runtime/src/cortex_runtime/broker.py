@@ -4,15 +4,17 @@
   handler failure into an :class:`~contracts.rpc.RpcFailure` reply.
 * :func:`serve_rpc` registers a typed request/reply handler in the owner's queue group.
 * :func:`consume_event` registers a durable JetStream pull consumer with explicit
-  ``ack_wait``, bounded ``max_deliver`` with backoff, and a dead-letter path.
+  ``ack_wait``, the consumer's :class:`Delivery` policy (bounded redelivery with capped
+  backoff, outages waited out) and a dead-letter path.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import asyncpg
@@ -211,9 +213,39 @@ def serve_rpc(
     )(answer)
 
 
-def backoff_seconds(delivery: int) -> float:
-    """Delay before redelivery after the ``delivery``-th failed attempt."""
-    return float(min(30.0, 0.25 * 2 ** (delivery - 1)))
+def backoff_seconds(delivery: int, longest: float = 30.0) -> float:
+    """Delay before redelivery after the ``delivery``-th failed attempt: doubling from
+    0.25 s, never more than ``longest`` (whatever the count: an outage may last long)."""
+    return float(min(longest, 0.25 * 2 ** min(max(delivery - 1, 0), 16)))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a consumer's failed deliveries are retried; each consumer declares its own.
+
+    A failed delivery is retried after a pause that doubles from 0.25 s up to
+    ``max_backoff_seconds``. A failure because a dependency cannot be reached (the
+    database restarting or gone, see :func:`unreachable`) is an outage, not a fault of the
+    message: with ``outlast_outages`` it is retried for as long as the outage lasts and is
+    never dead-lettered. Any other failure is dead-lettered once the message has been
+    delivered ``max_deliver`` times (outage deliveries count, so after a long outage the
+    first other failure dead-letters it); a malformed message is dead-lettered at once.
+    """
+
+    max_deliver: int = 5
+    max_backoff_seconds: float = 30.0
+    outlast_outages: bool = True
+
+    @property
+    def server_max_deliver(self) -> int:
+        """The server's own limit, only a backstop (-1: none, the consumer decides)."""
+        return -1 if self.outlast_outages else self.max_deliver + 1
+
+
+# the durable consumers each broker declared, for :func:`reconcile_consumers`
+_declared: weakref.WeakKeyDictionary[NatsBroker, dict[tuple[str, str], Delivery]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def consume_event(
@@ -223,46 +255,51 @@ def consume_event(
     handler: Callable[[EvtT], Awaitable[None]],
     *,
     ack_wait: float = 30.0,
-    max_deliver: int = 5,
+    delivery: Delivery = Delivery(),
     concurrency: int = 8,
 ) -> str:
     """Handle ``spec`` events in a durable pull consumer ``<consumer>__<event>``.
 
     The handler must be idempotent (use :meth:`UnitOfWork.first_delivery`). A failure is
-    redelivered after a growing delay; after ``max_deliver`` attempts the message goes to
-    ``deadletter.<consumer>.<durable>`` in the DEAD_LETTERS stream, is logged and counted,
-    and is terminated so it is never retried again. Returns the durable name.
+    redelivered after a growing delay as ``delivery`` says; a message it gives up on goes
+    to ``deadletter.<consumer>.<durable>`` in the DEAD_LETTERS stream, is logged and
+    counted, and is terminated so it is never retried again. Returns the durable name.
     """
     durable = subjects.durable_name(consumer, spec.subject)
+    stream = event_stream(spec.owner)
+    _declared.setdefault(broker, {})[(stream.name, durable)] = delivery
 
     async def handle(msg: NatsMessage) -> None:
-        delivery = msg.raw_message.metadata.num_delivered
+        number = msg.raw_message.metadata.num_delivered
         try:
             body = spec.model.model_validate_json(msg.body)
         except ValidationError as exc:
             # a malformed event will never succeed: straight to the dead letters
-            await _dead_letter(broker, consumer, durable, msg, exc, delivery)
+            await _dead_letter(broker, consumer, durable, msg, exc, number)
             await msg.reject()
             return
         with correlated(body.correlation_id):
             try:
                 await handler(body)
             except Exception as exc:
-                if delivery >= max_deliver:
-                    await _dead_letter(broker, consumer, durable, msg, exc, delivery)
+                outage = delivery.outlast_outages and unreachable(exc)
+                if not outage and number >= delivery.max_deliver:
+                    await _dead_letter(broker, consumer, durable, msg, exc, number)
                     await msg.reject()
                     return
                 log.warning(
-                    "event handler failed; will redeliver",
+                    "a dependency is unreachable; will redeliver"
+                    if outage
+                    else "event handler failed; will redeliver",
                     extra={
                         "durable": durable,
                         "event_id": body.message_id,
-                        "delivery": delivery,
+                        "delivery": number,
                         "error": repr(exc),
                     },
                 )
                 metrics.increment("event_redeliveries")
-                await msg.nack(delay=backoff_seconds(delivery))
+                await msg.nack(delay=backoff_seconds(number, delivery.max_backoff_seconds))
                 return
         await msg.ack()
 
@@ -270,12 +307,12 @@ def consume_event(
     handle.__name__ = durable
     broker.subscriber(
         spec.subject,
-        stream=event_stream(spec.owner),
+        stream=stream,
         durable=durable,
         pull_sub=PullSub(batch_size=32, timeout=1.0),
         config=ConsumerConfig(
             ack_wait=ack_wait,
-            max_deliver=max_deliver + 1,  # the server's own limit is only a backstop
+            max_deliver=delivery.server_max_deliver,
             max_ack_pending=1000,
         ),
         ack_policy=AckPolicy.MANUAL,
@@ -284,6 +321,31 @@ def consume_event(
         description=f"{consumer} handles {spec.summary}",
     )(handle)
     return durable
+
+
+async def reconcile_consumers(broker: NatsBroker) -> None:
+    """Bring the server's delivery limit of every durable this broker declared up to date.
+
+    A durable consumer keeps the configuration it was created with: one made before its
+    :class:`Delivery` changed (an upgrade) would still stop redelivering at the old limit.
+    Call it once the subscribers are started."""
+    js = broker.config.connection_state.stream
+    for (stream, durable), delivery in list(_declared.get(broker, {}).items()):
+        try:
+            info = await js.consumer_info(stream, durable)
+            if info.config.max_deliver != delivery.server_max_deliver:
+                await js.add_consumer(
+                    stream, config=replace(info.config, max_deliver=delivery.server_max_deliver)
+                )
+                log.info(
+                    "consumer delivery limit updated",
+                    extra={"durable": durable, "max_deliver": delivery.server_max_deliver},
+                )
+        except Exception as exc:  # the next start tries again; delivery goes on meanwhile
+            log.warning(
+                "could not check a consumer's delivery limit",
+                extra={"durable": durable, "error": repr(exc)},
+            )
 
 
 async def _dead_letter(

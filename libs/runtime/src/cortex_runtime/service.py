@@ -17,7 +17,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faststream import AsyncAPI, FastStream
 
@@ -74,12 +74,15 @@ class ServiceRuntime:
 
         return register
 
-    def consumer(self, spec: EventSpec[EvtT]) -> Callable[[EventHandler[EvtT]], EventHandler[EvtT]]:
+    def consumer(
+        self, spec: EventSpec[EvtT], *, delivery: messaging.Delivery | None = None
+    ) -> Callable[[EventHandler[EvtT]], EventHandler[EvtT]]:
         """Handle ``spec`` events exactly once in effect.
 
         The handler runs inside a unit of work whose inbox row (durable name, event id)
         commits together with the handler's changes; a redelivered or re-sent event finds
-        the row and is acknowledged without running the handler again.
+        the row and is acknowledged without running the handler again. ``delivery``: how
+        failures are retried (default: :meth:`delivery`).
         """
         durable = subjects.durable_name(self.name, spec.subject)
 
@@ -98,12 +101,20 @@ class ServiceRuntime:
                 self.name,
                 once,
                 ack_wait=self.settings.consumer_ack_wait_seconds,
-                max_deliver=self.settings.consumer_max_deliver,
+                delivery=delivery or self.delivery(),
                 concurrency=self.settings.consumer_concurrency,
             )
             return handler
 
         return register
+
+    def delivery(self, **overrides: Any) -> messaging.Delivery:
+        """This service's delivery policy (``CORTEX_<SERVICE>_CONSUMER_MAX_DELIVER``: failed
+        attempts before a message is dead-lettered; outages are waited out), with
+        ``overrides`` of :class:`~cortex_runtime.broker.Delivery`'s fields."""
+        return messaging.Delivery(
+            **{"max_deliver": self.settings.consumer_max_deliver, **overrides}
+        )
 
     def background(self, loop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Run ``loop`` while the service runs (started after startup, cancelled at shutdown).
@@ -170,6 +181,7 @@ class ServiceRuntime:
                 poll_seconds=self.settings.outbox_poll_seconds,
             )
             self._relay.start()
+        await messaging.reconcile_consumers(self.broker)
         self._tasks = [
             asyncio.create_task(_forever(loop), name=getattr(loop, "__name__", "background"))
             for loop in self._background

@@ -56,13 +56,16 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
     async def on_booking_unanswered(cmd: msg.CreateBooking) -> None:
         await handlers.settle_unanswered(cmd, ctx)
 
-    # idempotent by booking id: no inbox needed
+    # idempotent by booking id: no inbox needed. A hand-over is the only trace of a request
+    # answered 202: it is retried through any database outage (never dead-lettered for
+    # one), every 5 s at most, so its status URL answers soon after the database is back
     messaging.consume_event(
         runtime.broker,
         gw.BOOKING_UNANSWERED,
         subjects.BOOKING,
         on_booking_unanswered,
         ack_wait=max(60.0, 4 * settings.participant_timeout_seconds),
+        delivery=runtime.delivery(outlast_outages=True, max_backoff_seconds=5.0),
     )
 
     @runtime.rpc(owner_msg.APPLY_OWNER_SETTINGS)
