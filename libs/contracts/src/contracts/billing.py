@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Final, Literal
 
@@ -17,10 +17,17 @@ from contracts.rpc import EventSpec, Rpc
 BILLING = subjects.BILLING
 
 
+DEADLINE_DESCRIPTION = (
+    "When the saga stops waiting for this answer: a command arriving later is refused with "
+    "deadline_passed and does nothing"
+)
+
+
 class ReserveBookingQuota(Message):
     """Hold one unit of the month's booking quota for a booking (idempotent by booking id)."""
 
     booking_id: str = Field(max_length=100)
+    deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
 
 
 class QuotaReserved(Message):
@@ -31,6 +38,7 @@ class QuotaReserved(Message):
 
 class CommitBookingQuota(Message):
     booking_id: str = Field(max_length=100)
+    deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
 
 
 class ReleaseBookingQuota(Message):

@@ -119,12 +119,19 @@ class SyncNow(Message):
     pass
 
 
+DEADLINE_DESCRIPTION = (
+    "When the saga stops waiting for this answer (it then undoes the step): a command "
+    "arriving later is refused with deadline_passed and does nothing"
+)
+
+
 class GetFreeBusy(Message):
     start: datetime
     end: datetime
     live: bool = Field(
         default=False, description="Ask the providers what changed first (the saga's prepare)"
     )
+    deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
 
 
 class BusyEvent(Value):
@@ -152,6 +159,7 @@ class WriteBookingEvent(Message):
     summary: str = Field(max_length=300)
     description: str = Field(default="", max_length=5000)
     attendee_email: str = Field(default="", max_length=320)
+    deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
 
 
 class BookingEventWritten(Message):

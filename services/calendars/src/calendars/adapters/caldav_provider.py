@@ -8,6 +8,7 @@ with ``sync-collection`` (RFC 6578): only changed objects are fetched.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,17 +102,7 @@ class CaldavProvider:
     def _expand(self, obj: Any, start: datetime, end: datetime) -> list[RemoteEvent]:
         href = str(obj.url)
         return [
-            RemoteEvent(
-                uid=e.uid,
-                start=e.start,
-                end=e.end,
-                summary=e.summary,
-                status=e.status,
-                transparent=e.transparent,
-                all_day=e.all_day,
-                recurrence_id=e.recurrence_id,
-                object_key=href,
-            )
+            dataclasses.replace(e, object_key=href)
             for e in expand_ics(obj.data, start, end, self._tz)
         ]
 

@@ -14,7 +14,12 @@ from calendars.adapters.google import GoogleCalendar
 from calendars.adapters.graph import GraphCalendar
 from calendars.adapters.providers import CalendarProvider, ProviderError
 from calendars.adapters.secrets import SecretBox
-from calendars.adapters.ssrf import parse_allow_list, safe_client, shared_ssl_context
+from calendars.adapters.ssrf import (
+    parse_allow_list,
+    parse_denied_endpoints,
+    safe_client,
+    shared_ssl_context,
+)
 from calendars.adapters.tables import connections
 from calendars.service_layer.handlers import OAuthGrant, Providers, UowFactory
 from calendars.settings import CalendarsSettings
@@ -37,6 +42,7 @@ class _Closing:
 def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory) -> Providers:
     allow = [n.strip() for n in settings.allowed_private_networks.split(",") if n.strip()]
     parse_allow_list(allow)  # a malformed network fails at start, not at the first connect
+    deny = parse_denied_endpoints(e for e in settings.denied_endpoints.split(",") if e.strip())
     timeout = settings.http_timeout_seconds
 
     def endpoints(provider: str, redirect_uri: str = "") -> oauth.OAuthEndpoints:
@@ -57,13 +63,19 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
             graph_url=settings.graph_api_url,
         )
 
-    def caldav(server_url: str, username: str, password: str) -> CalendarProvider:
-        session = safe_client(allow=allow, read_timeout=timeout, total_timeout=timeout * 2)
-        return CaldavProvider(server_url, username, password, session)
+    def caldav(
+        server_url: str, username: str, password: str, time_zone: str = "UTC"
+    ) -> CalendarProvider:
+        session = safe_client(
+            allow=allow, deny=deny, read_timeout=timeout, total_timeout=timeout * 2
+        )
+        return CaldavProvider(server_url, username, password, session, timezone=time_zone)
 
-    async def open_connection(row: Any) -> CalendarProvider:
+    async def open_connection(row: Any, time_zone: str) -> CalendarProvider:
+        """The provider of a stored connection; floating and all-day times are read in
+        ``time_zone``, the owner's (Google's all-day events keep their calendar's zone)."""
         if row.provider == "caldav":
-            return caldav(row.server_url, row.username, box.open(row.secret))
+            return caldav(row.server_url, row.username, box.open(row.secret), time_zone)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=5.0),
             verify=shared_ssl_context(trust_env=True),
@@ -98,7 +110,10 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
             )
         else:
             adapter = GraphCalendar(
-                client, settings.graph_api_url, access_token_provider=provider_tokens
+                client,
+                settings.graph_api_url,
+                access_token_provider=provider_tokens,
+                time_zone=time_zone,
             )
         closing: CalendarProvider = _Closing(adapter, client)
         return closing

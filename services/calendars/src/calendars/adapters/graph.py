@@ -13,8 +13,9 @@ Wire format: https://learn.microsoft.com/graph/api/resources/event
   :attr:`RemoteEvent.uid` of a Graph event is its Graph ``id`` (stable per occurrence):
   removals then name exactly what was stored, without keeping any mapping.
 * Times are asked in UTC (``Prefer: outlook.timezone="UTC"``) and returned in UTC. All-day
-  events are local midnights, placed in ``time_zone`` (the mailbox's IANA zone; UTC by
-  default). ``recurrence_id`` is an occurrence's ``originalStart`` in UTC, ISO 8601.
+  events are local midnights, placed in ``time_zone`` (the owner's IANA zone; UTC by
+  default), and keep their wall-clock times so a change of the owner's zone places them
+  again. ``recurrence_id`` is an occurrence's ``originalStart`` in UTC, ISO 8601.
 * ``showAs: free`` is transparent; ``showAs: tentative`` is status ``tentative``;
   ``isCancelled`` is status ``cancelled``.
 * Idempotent creation: Graph cannot filter events on ``transactionId``, and assigns its
@@ -50,6 +51,7 @@ from calendars.adapters.providers import (
     RemoteEvent,
     SyncTokenExpired,
 )
+from calendars.domain.ical import wall_clock_to_utc
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 UID_PROPERTY_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name CortexUid"
@@ -89,7 +91,7 @@ def _when(value: object, all_day: bool, local: tzinfo) -> datetime | None:
     except ValueError:
         return None
     if all_day:
-        return datetime.combine(moment.date(), time(), local).astimezone(UTC)
+        return wall_clock_to_utc(_midnight(moment), local)
     if moment.tzinfo is None:
         zone_name = value.get("timeZone")
         zone: tzinfo = UTC
@@ -100,6 +102,20 @@ def _when(value: object, all_day: bool, local: tzinfo) -> datetime | None:
                 zone = UTC  # a Windows zone name: the Prefer header asked for UTC anyway
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time())
+
+
+def _all_day_wall_clock(value: object) -> datetime | None:
+    """An all-day event's start or end as a naive local midnight (its date)."""
+    if not isinstance(value, dict) or not isinstance(value.get("dateTime"), str):
+        return None
+    try:
+        return _midnight(datetime.fromisoformat(_FRACTION.sub(r"\1", value["dateTime"])))
+    except ValueError:
+        return None
 
 
 def _recurrence_id(item: dict[str, Any]) -> str:
@@ -138,6 +154,9 @@ def _event(item: dict[str, Any], local: tzinfo) -> RemoteEvent | None:
         transparent=show_as == "free",
         all_day=all_day,
         recurrence_id=_recurrence_id(item),
+        # an all-day event is its dates in the owner's zone: placed again when it changes
+        local_start=_all_day_wall_clock(item.get("start")) if all_day else None,
+        local_end=_all_day_wall_clock(item.get("end")) if all_day else None,
     )
 
 

@@ -48,6 +48,12 @@ class RemoteEvent:
     all_day: bool = False
     recurrence_id: str = ""  # empty for a non-recurring event
     object_key: str = ""  # the stored object it came from (CalDAV href); default: the uid
+    # a floating or all-day event's wall-clock times (naive), when they are read in the
+    # owner's zone: ``start``/``end`` are then computed again when that zone changes.
+    # None for a time with its own zone (and for Google's all-day events, which are read in
+    # the calendar's own zone)
+    local_start: datetime | None = None
+    local_end: datetime | None = None
 
     @property
     def key(self) -> str:

@@ -69,7 +69,24 @@ events = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="confirmed"),
     sa.Column("transparent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
+    # floating and all-day times as written (wall clock): such an event follows the owner's
+    # zone, and start_at/end_at are computed again when the zone changes; NULL otherwise
+    sa.Column("local_start", sa.DateTime(timezone=False), nullable=True),
+    sa.Column("local_end", sa.DateTime(timezone=False), nullable=True),
     sa.Index("events_tenant_time", "tenant_id", "start_at", "end_at"),
+    sa.Index("events_local", "calendar_id", postgresql_where=sa.text("local_start IS NOT NULL")),
+)
+
+# The owner as calendars needs it: a projection of identity's settings (the zone floating
+# and all-day events are read in), applied in version order; ``deleted`` is final.
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("settings_version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("settings_updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 oauth_states = sa.Table(
@@ -95,4 +112,19 @@ booking_events = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# A booking event's delete, remembered: a write the saga issued before it (a late write,
+# still queued when the saga gave up and compensated) is refused instead of creating an
+# event for a failed booking.
+booking_tombstones = sa.Table(
+    "booking_tombstones",
+    metadata,
+    sa.Column("booking_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("deleted_issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("booking_tombstones_tenant", "tenant_id"),
 )

@@ -6,6 +6,8 @@ intervals are half-open ``[start, end)``.
 * Floating times (no ``TZID``, no ``Z``) are wall-clock times of the calendar owner: they are
   read in ``default_tz``.
 * All-day events (``DATE`` values) block local midnight to local midnight in ``default_tz``.
+* Both keep their wall-clock times (``RemoteEvent.local_start``/``local_end``), so that a
+  change of the owner's zone places them again (:func:`wall_clock_to_utc`).
 * A time zone that cannot be resolved (a ``TZID`` with neither a ``VTIMEZONE`` nor a known
   IANA or Windows name) is an error, not a guess: a wrong guess would move busy time.
 * Anything malformed in a ``VEVENT`` raises :class:`IcalError`; nothing that might block time
@@ -208,6 +210,7 @@ def _to_remote_event(
     raw_end = _moment(component, "DTEND") if "DTEND" in component else raw_start
     start = _to_utc(raw_start, tz)
     end = _to_utc(raw_end, tz)
+    local_start, local_end = _wall_clock(raw_start), _wall_clock(raw_end)
     if end <= start:
         return None  # zero length: blocks nothing
     recurrence_id = ""
@@ -223,6 +226,8 @@ def _to_remote_event(
         transparent=str(component.get("TRANSP", "OPAQUE")).strip().upper() == "TRANSPARENT",
         all_day=not isinstance(raw_start, datetime),
         recurrence_id=recurrence_id,
+        local_start=local_start if local_end is not None else None,
+        local_end=local_end if local_start is not None else None,
     )
 
 
@@ -237,11 +242,25 @@ def _moment(component: Component, name: str) -> date:
 
 def _to_utc(value: date, tz: tzinfo) -> datetime:
     """A DATE is local midnight in ``tz``; a floating time is a wall-clock time in ``tz``."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    wall = _wall_clock(value)
+    assert wall is not None
+    return wall_clock_to_utc(wall, tz)
+
+
+def _wall_clock(value: date) -> datetime | None:
+    """The naive wall-clock time of a DATE (its midnight) or a floating time; None when the
+    value has a zone of its own."""
     if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=tz)
-    else:
-        moment = datetime.combine(value, time(0), tzinfo=tz)
-    return moment.astimezone(UTC)
+        return value if value.tzinfo is None else None
+    return datetime.combine(value, time(0))
+
+
+def wall_clock_to_utc(wall: datetime, zone: tzinfo | str) -> datetime:
+    """A naive wall-clock time read in ``zone``, in UTC: how floating and all-day times are
+    placed, at expansion and again when the owner's zone changes (one rule for both)."""
+    return wall.replace(tzinfo=_zone(zone) if isinstance(zone, str) else zone).astimezone(UTC)
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from calendars.service_layer import handlers
 from calendars.service_layer.handlers import Context
 from calendars.settings import CalendarsSettings
 from contracts import calendars as msg
-from contracts import subjects
+from contracts import identity, subjects
+from cortex_runtime.database import UnitOfWork
 from cortex_runtime.service import ServiceRuntime
 
 
@@ -72,5 +73,24 @@ def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
         while True:
             if await handlers.sync_due(ctx) == 0:
                 await asyncio.sleep(min(5.0, settings.sync_interval_seconds))
+
+    @runtime.background
+    async def purge_tombstones() -> None:
+        while True:
+            await handlers.purge_tombstones(ctx)
+            await asyncio.sleep(3600)
+
+    # --- the owner: its zone (floating and all-day times), its deletion
+    @runtime.consumer(identity.TENANT_CREATED)
+    async def on_tenant_created(event: identity.TenantCreated, uow: UnitOfWork) -> None:
+        await handlers.project_owner(uow, event, event.settings)
+
+    @runtime.consumer(identity.SETTINGS_CHANGED)
+    async def on_settings_changed(event: identity.SettingsChanged, uow: UnitOfWork) -> None:
+        await handlers.project_owner(uow, event, event.settings)
+
+    @runtime.consumer(identity.TENANT_DELETED)
+    async def on_tenant_deleted(event: identity.TenantDeleted, uow: UnitOfWork) -> None:
+        await handlers.forget_tenant(uow, event, event.deleted_tenant_id, event.settings_version)
 
     return runtime
