@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import secrets
@@ -41,6 +42,9 @@ from cortex_runtime.migrations import upgrade
 DEFAULT_NATS_PORT = 14222
 DEFAULT_POSTGRES_PORT = 15432
 DEFAULT_GATEWAY_PORT = 8000
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+"""What calendars may reach on this machine under `cortex up` (a local Radicale), except the
+stack's own ports (:meth:`Stack.own_endpoints`)."""
 
 Say = Callable[[str], None]
 
@@ -170,10 +174,60 @@ class Stack:
         return stored
 
     # --- services --------------------------------------------------------------------
+    def own_endpoints(self) -> list[str]:
+        """``network:port`` of every server of this system on this machine: NATS, PostgreSQL
+        and the gateways. No CalDAV server_url may reach them, although loopback is allowed."""
+        addresses = [
+            *(url.strip() for url in self.nats_url.split(",") if url.strip()),
+            *self.database_urls.values(),
+            *self.gateway_urls,
+        ]
+        endpoints: list[str] = []
+        for address in addresses:
+            parsed = httpx.URL(address.replace("postgresql+asyncpg://", "postgresql://", 1))
+            host, port = parsed.host, parsed.port
+            if port is None:
+                continue
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                ip = None
+            if host == "localhost" or (ip is not None and ip.is_loopback):
+                networks = list(LOOPBACK)
+            elif ip is not None:
+                networks = [str(ipaddress.ip_network(ip))]
+            else:
+                continue  # a name elsewhere: what it resolves to is vetted as any other
+            for network in networks:
+                if f"{network}:{port}" not in endpoints:
+                    endpoints.append(f"{network}:{port}")
+        return endpoints
+
+    def _caldav_reach(self) -> tuple[str, str]:
+        """(allowed private networks, denied endpoints) as calendars gets them."""
+        allowed = self.environ.get("CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS", ",".join(LOOPBACK))
+        given = self.environ.get("CORTEX_CALENDARS_DENIED_ENDPOINTS", "")
+        denied = [e.strip() for e in given.split(",") if e.strip()]
+        denied += [e for e in self.own_endpoints() if e not in denied]
+        return allowed, ",".join(denied)
+
+    def announce_caldav_reach(self) -> None:
+        allowed, denied = self._caldav_reach()
+        networks = ", ".join(n.strip() for n in allowed.split(",") if n.strip()) or "none"
+        ports = sorted({int(e.rpartition(":")[2]) for e in denied.split(",") if e})
+        self.say(
+            f"CalDAV servers may be on public addresses and {networks} (development; production "
+            f"sets no CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS), never on this system's own "
+            f"ports {', '.join(map(str, ports))} (NATS, PostgreSQL, gateways)"
+        )
+
     def env_for(self, service: str) -> dict[str, str]:
         env = {**self.environ, "CORTEX_NATS_URL": self.nats_url, "PYTHONUNBUFFERED": "1"}
-        # on one's own machine, a CalDAV server on loopback (a local Radicale) is allowed
-        env.setdefault("CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
+        # on one's own machine, a CalDAV server on loopback (a local Radicale) is allowed, but
+        # not the ports of this system's own servers
+        allowed, denied = self._caldav_reach()
+        env["CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS"] = allowed
+        env["CORTEX_CALENDARS_DENIED_ENDPOINTS"] = denied
         for name, url in self.database_urls.items():
             if name == service:
                 env[f"CORTEX_{name.upper()}_DATABASE_URL"] = url
@@ -196,6 +250,7 @@ class Stack:
         )
 
     def start_services(self) -> None:
+        self.announce_caldav_reach()
         for service in SERVICES:
             for i in range(self.replicas.get(service, 1)):
                 self._spawn(

@@ -18,7 +18,13 @@ class CalendarsSettings(ServiceSettings):
     allowed_private_networks: str = Field(
         default="",
         description="CIDR networks a CalDAV server_url may resolve to despite being private "
-        "(development: 127.0.0.0/8 for a local Radicale); empty in production",
+        "(cortex up: loopback, for a local Radicale); empty in production",
+    )
+    denied_endpoints: str = Field(
+        default="",
+        description="network:port endpoints a CalDAV server_url may never reach, even on an "
+        "allowed network, comma separated (cortex up: the ports of its own NATS, PostgreSQL "
+        "and gateways on loopback)",
     )
     sync_interval_seconds: float = Field(default=300.0, gt=0)
     sync_horizon_days: int = Field(default=400, ge=1, le=1000)

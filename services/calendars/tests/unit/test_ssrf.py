@@ -959,3 +959,75 @@ def test_property_numeric_ipv4_spellings_are_refused(number: int, style: str) ->
         host = f"{octets[0]}.{int.from_bytes(octets[1:], 'big')}"
     with pytest.raises(UrlRefused, match="ambiguous"):
         check_url(f"http://{host}/")
+
+
+# --------------------------------------------------------------------------------------------
+# Denied endpoints: ports refused even on a network the allow-list opens (cortex up's own)
+# --------------------------------------------------------------------------------------------
+
+
+def test_parse_denied_endpoints() -> None:
+    from calendars.adapters.ssrf import Endpoint, parse_denied_endpoints
+
+    parsed = parse_denied_endpoints(
+        ["127.0.0.0/8:14222", "::1/128:14222", "[::1]:15432", "127.0.0.1:8000", " 10.0.0.0/8:5432 "]
+    )
+    assert parsed == (
+        Endpoint(ipaddress.ip_network("127.0.0.0/8"), 14222),
+        Endpoint(ipaddress.ip_network("::1/128"), 14222),
+        Endpoint(ipaddress.ip_network("::1/128"), 15432),
+        Endpoint(ipaddress.ip_network("127.0.0.1/32"), 8000),
+        Endpoint(ipaddress.ip_network("10.0.0.0/8"), 5432),
+    )
+    for wrong in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "localhost:4222", ":4222"):
+        with pytest.raises(ValueError):
+            parse_denied_endpoints([wrong])
+
+
+async def test_denied_endpoint_is_refused_although_its_network_is_allowed() -> None:
+    allow = parse_allow_list(["127.0.0.0/8", "::1/128"])
+    deny = ["127.0.0.0/8:14222", "::1/128:14222"]
+    resolver = FakeResolver()
+    for host in ("127.0.0.1", "127.0.0.53", "[::1]", "localhost", "localhost.localdomain"):
+        with pytest.raises(UrlRefused, match="reserved"):
+            await resolve_allowed(host, 14222, allow, deny=deny, resolver=resolver)
+    # another port of the same networks stays allowed: a local Radicale
+    assert await resolve_allowed("localhost", 5232, allow, deny=deny, resolver=resolver) == [
+        "127.0.0.1"
+    ]
+    assert await resolve_allowed("[::1]", 5232, allow, deny=deny, resolver=resolver) == ["::1"]
+
+
+async def test_denied_endpoint_is_refused_on_a_public_address_and_when_mapped() -> None:
+    deny = [f"{PUBLIC_V4}/32:443"]
+    with pytest.raises(UrlRefused, match="reserved"):
+        await resolve_allowed("example.com", 443, (), deny=deny, resolver=FakeResolver())
+    assert await resolve_allowed("example.com", 80, (), deny=deny, resolver=FakeResolver()) == [
+        PUBLIC_V4
+    ]
+    allow = parse_allow_list(["::ffff:0:0/96", "127.0.0.0/8"])
+    with pytest.raises(UrlRefused, match="reserved"):  # ::ffff:127.0.0.1 reaches 127.0.0.1
+        await resolve_allowed(
+            "[::ffff:127.0.0.1]", 14222, allow, deny=["127.0.0.0/8:14222"], resolver=FakeResolver()
+        )
+
+
+async def test_denied_endpoint_is_refused_by_the_client_before_any_connection() -> None:
+    client, recorder, _ = make_client(
+        allow=["127.0.0.0/8"], deny=["127.0.0.0/8:14222", "127.0.0.0/8:15432"]
+    )
+    async with client:
+        assert (await client.get("http://127.0.0.1:5232/")).status_code == 200
+        for url in ("http://127.0.0.1:14222/", "http://localhost:15432/"):
+            with pytest.raises(UrlRefused):
+                await client.get(url)
+
+    async def to_nats(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "http://127.0.0.1:14222/"})
+
+    redirecting, hops, _ = make_client(to_nats, allow=["127.0.0.0/8"], deny=["127.0.0.0/8:14222"])
+    async with redirecting:
+        with pytest.raises(UrlRefused):  # a redirect hop is vetted the same way
+            await redirecting.get("http://127.0.0.1:5232/")
+    assert [str(r.url) for r in recorder.requests] == ["http://127.0.0.1:5232/"]
+    assert [str(r.url) for r in hops.requests] == ["http://127.0.0.1:5232/"]

@@ -11,6 +11,9 @@ through :class:`SafeTransport`:
   shared, benchmarking, documentation, reserved, and IPv6 forms that embed such an IPv4 address).
   Networks in an explicit allow-list (a setting; development points it at ``127.0.0.1/32`` for a
   local Radicale) pass even when private.
+* Endpoints in a deny-list (:class:`Endpoint`: a network and a port) are refused whatever the
+  allow-list says: ``cortex up`` opens loopback for a local Radicale but denies the ports of the
+  servers it started itself (NATS, PostgreSQL, the gateways).
 * The request is then sent to the first vetted address, so a DNS answer that changes between the
   check and the connect (DNS rebinding) cannot redirect it. The ``Host`` header keeps the original
   name and, for https, TLS verifies the certificate against the original name (``sni_hostname``).
@@ -42,6 +45,7 @@ import httpx
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "MAX_URL_LENGTH",
+    "Endpoint",
     "IPAddress",
     "IPNetwork",
     "Resolver",
@@ -54,6 +58,7 @@ __all__ = [
     "check_url",
     "is_public_address",
     "parse_allow_list",
+    "parse_denied_endpoints",
     "resolve_allowed",
     "safe_client",
     "system_resolver",
@@ -272,6 +277,41 @@ def parse_allow_list(allow: Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A port on a network (``127.0.0.0/8:4222``): refused even where the network is allowed."""
+
+    network: IPNetwork
+    port: int
+
+    def holds(self, address: IPAddress, port: int) -> bool:
+        if port != self.port:
+            return False
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return address in self.network or (mapped is not None and mapped in self.network)
+
+    def __str__(self) -> str:
+        return f"{self.network}:{self.port}"
+
+
+def parse_denied_endpoints(deny: Iterable[str | Endpoint]) -> tuple[Endpoint, ...]:
+    """Parse ``network:port`` strings: ``127.0.0.0/8:4222``, ``::1/128:4222``, ``[::1]:4222``,
+    ``127.0.0.1:8000`` (an address alone is its /32 or /128). Anything else is a ValueError."""
+    endpoints = []
+    for entry in deny:
+        if isinstance(entry, Endpoint):
+            endpoints.append(entry)
+            continue
+        text = entry.strip()
+        network_text, _, port_text = text.rpartition(":")
+        network_text = network_text.removeprefix("[").replace("]", "")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535 or not network_text:
+            raise ValueError(f"not a network:port endpoint: {text!r}")
+        network = ipaddress.ip_network(network_text, strict=True)
+        endpoints.append(Endpoint(network, int(port_text)))
+    return tuple(endpoints)
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """Resolve with the event loop's ``getaddrinfo`` (TCP addresses, IPv4 and IPv6)."""
     infos = await asyncio.get_running_loop().getaddrinfo(
@@ -285,14 +325,16 @@ async def resolve_allowed(
     port: int,
     allow: Sequence[IPNetwork],
     *,
+    deny: Iterable[str | Endpoint] = (),
     resolver: Resolver | None = None,
 ) -> list[str]:
     """Resolve ``host`` and return its addresses, refusing if any one is not public.
 
-    An address inside a network of ``allow`` passes even when it is not public. An IP literal is
-    vetted without resolving. Raises :class:`UrlRefused` (:class:`UrlUnresolvable` when the name
-    does not resolve).
+    An address inside a network of ``allow`` passes even when it is not public, unless it is,
+    with ``port``, an endpoint of ``deny``. An IP literal is vetted without resolving. Raises
+    :class:`UrlRefused` (:class:`UrlUnresolvable` when the name does not resolve).
     """
+    denied = parse_denied_endpoints(deny)
     host = host.lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -314,6 +356,8 @@ async def resolve_allowed(
             address = ipaddress.ip_address(candidate.split("%", 1)[0])
         except ValueError:
             raise UrlRefused("The server address resolves to an invalid address.") from None
+        if any(endpoint.holds(address, port) for endpoint in denied):
+            raise UrlRefused("The server address is a port reserved for this system's own servers.")
         if not any(address in net for net in allow) and not is_public_address(address):
             raise UrlRefused("The server address resolves to a private network address.")
         text = str(address)
@@ -459,6 +503,7 @@ class SafeTransport(httpx.AsyncBaseTransport):
         self,
         *,
         allow: Iterable[str | IPNetwork] = (),
+        deny: Iterable[str | Endpoint] = (),
         inner: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -469,6 +514,7 @@ class SafeTransport(httpx.AsyncBaseTransport):
         if max_response_bytes < 0:
             raise ValueError("max_response_bytes must not be negative")
         self._allow = parse_allow_list(allow)
+        self._deny = parse_denied_endpoints(deny)
         self._inner_pool = None if inner is None else _Pool(inner)
         self._resolver = resolver
         self._max_response_bytes = max_response_bytes
@@ -498,7 +544,9 @@ class SafeTransport(httpx.AsyncBaseTransport):
         url = check_url(request.url)
         host = url.raw_host.decode("ascii")
         port = url.port or _DEFAULT_PORTS[url.scheme]
-        addresses = await resolve_allowed(host, port, self._allow, resolver=self._resolver)
+        addresses = await resolve_allowed(
+            host, port, self._allow, deny=self._deny, resolver=self._resolver
+        )
         pinned_url = url.copy_with(host=addresses[0])
         headers = request.headers.copy()
         if "host" not in headers:
@@ -619,7 +667,8 @@ def shared_ssl_context(
 
 def safe_client(
     *,
-    allow: Sequence[str] = (),
+    allow: Sequence[str | IPNetwork] = (),
+    deny: Sequence[str | Endpoint] = (),
     connect_timeout: float = 5.0,
     read_timeout: float = 15.0,
     total_timeout: float | None = 30.0,
@@ -631,8 +680,9 @@ def safe_client(
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An :class:`httpx.AsyncClient` whose every request (and redirect hop) goes through
-    :class:`SafeTransport`. ``allow`` holds CIDR networks that may be reached although private;
-    ``inner`` and ``resolver`` are for tests. Other keyword arguments go to the client, except
+    :class:`SafeTransport`. ``allow`` holds CIDR networks that may be reached although private,
+    ``deny`` endpoints (``network:port``) refused even there; ``inner`` and ``resolver`` are for
+    tests. Other keyword arguments go to the client, except
     those that would bypass the transport (``transport``, ``mounts``, ``proxy``, ...)."""
     for name in ("transport", "mounts", "proxy", "follow_redirects", "max_redirects", "app"):
         if name in kwargs:
@@ -640,6 +690,7 @@ def safe_client(
     kwargs.setdefault("trust_env", False)  # no proxies, netrc or certificate paths from the env
     transport = SafeTransport(
         allow=allow,
+        deny=deny,
         inner=inner,
         resolver=resolver,
         max_response_bytes=max_response_bytes,
