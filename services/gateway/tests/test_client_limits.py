@@ -20,6 +20,12 @@ def client(nats_url: str) -> Iterator[TestClient]:
     )
     app = create_app(settings)
     with TestClient(app, client=("127.0.0.1", 50000), raise_server_exceptions=False) as test:
+        # the first request declares the counter stream; a slow declaration would fail open
+        # (admitted, uncounted) inside a test's burst
+        for _ in range(50):
+            warm = test.post("/api/v1/toon/encode", json={"json": 1})
+            if "X-RateLimit-Limit" in warm.headers:
+                break
         yield test
 
 
@@ -27,6 +33,7 @@ def _encode_from(client: TestClient, address: str) -> int:
     response = client.post(
         "/api/v1/toon/encode", json={"json": 1}, headers={"X-Forwarded-For": address}
     )
+    assert "X-RateLimit-Limit" in response.headers, "counted (not failed open)"
     return response.status_code
 
 
