@@ -696,8 +696,12 @@ class Operation:
 
 
 PUBLIC_API_OPERATIONS = {
+    # the link a connect request answers, opened in the owner's browser: it carries no API
+    # key, a ticket the gateway signed names the flow (gateway/oauth_binding.py)
+    "GET /api/v1/calendars/{provider}/authorize",
     # where an OAuth provider sends the user's browser back: it carries no API key, the
-    # signed ``state`` names the tenant (the calendars service verifies it)
+    # ``state`` names the tenant (calendars verifies it) and the browser must hold the
+    # cookie the gateway bound to that state
     "GET /api/v1/calendars/{provider}/callback",
     # TOON conversion is a public utility (rate-limited per IP like availability)
     "POST /api/v1/toon/encode",

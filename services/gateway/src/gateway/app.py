@@ -18,6 +18,7 @@ from gateway.errors import install_error_handlers, install_openapi
 from gateway.hardening import Hardening
 from gateway.limits import Limit, RateLimiter
 from gateway.middleware import REQUEST_ID_HEADER, RateLimitHeaders, RequestId
+from gateway.oauth_binding import OAuthBinding
 from gateway.quota import EXEMPT_PREFIXES, CallQuota
 from gateway.routes import billing as billing_routes
 from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
@@ -82,6 +83,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.broker = broker
     app.state.key_cache = key_cache
     app.state.call_quota = call_quota
+    app.state.oauth_binding = OAuthBinding(settings.oauth_binding_secret.get_secret_value())
     app.state.rate_limiter = RateLimiter(
         broker, settings.trusted_proxies, ipv6_prefix=settings.rate_ipv6_prefix
     )

@@ -87,6 +87,13 @@ def _error_entry(status: int, description: str | None = None) -> dict[str, Any]:
     }
 
 
+def documented_beside(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`documented` for a route whose success is not JSON (``response_class`` HTML or a
+    redirect): its errors are still JSON, which ``model`` entries would document as the
+    route's own media type."""
+    return {s: _error_entry(s) for s in (*statuses, 503, 504)}
+
+
 def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> None:
     """The OpenAPI document as the gateway really answers.
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from cortex_runtime.settings import CortexSettings, shared_field
+from cortex_runtime.settings import CortexSettings, secret_field, shared_field
 
 
 class GatewaySettings(CortexSettings):
@@ -38,6 +38,11 @@ class GatewaySettings(CortexSettings):
         le=128,
         description="Per-IP limits count an IPv6 client by its network of this many bits "
         "(an IPv4 client by its address)",
+    )
+    oauth_binding_secret: SecretStr = secret_field(
+        "cortex-development-oauth-binding-secret",
+        "Signs the OAuth connection links and the cookies that bind a connection to the "
+        "browser that opened its link; the same value on every gateway replica",
     )
     trusted_proxies: str = Field(
         default="",

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from contracts import calendars as msg
+from contracts import identity
 from gateway import consistency
 from gateway.deps import PublicCaller, TenantCaller
-from gateway.errors import documented
+from gateway.errors import documented, documented_beside
+from gateway.oauth_binding import PAGE_HEADERS, OAuthBinding, consent_page, cookie_name, not_bound
 from gateway.params import PathText, Printable
 from gateway.routes.identity import public_base
 
@@ -98,28 +102,108 @@ def _callback_url(request: Request, provider: str) -> str:
     return f"{public_base(request)}/api/v1/calendars/{provider}/callback"
 
 
+def _binding(request: Request) -> OAuthBinding:
+    binding: OAuthBinding = request.app.state.oauth_binding
+    return binding
+
+
+def _cookie_path(provider: str, step: str) -> str:
+    return f"/api/v1/calendars/{provider}/{step}"
+
+
 @router.get("/{provider}/connect", response_model=AuthorizationUrl, responses=documented(400, 401))
 async def connect_oauth(
     provider: PathText, request: Request, call: TenantCaller
 ) -> AuthorizationUrl:
-    """The OAuth 2.0 authorization URL for ``google`` or ``outlook`` (state and PKCE)."""
+    """A link for ``google`` or ``outlook`` (OAuth 2.0 with state and PKCE), to open in the
+    account owner's own browser within 10 minutes: it names the Cortex account the calendar
+    will be connected to, then goes on to the provider. Only the browser that went through
+    the link can complete the connection (see ``/authorize`` and ``/callback``)."""
     started = await call(
         msg.START_OAUTH, provider=provider[:40], redirect_uri=_callback_url(request, provider[:40])
     )
-    return AuthorizationUrl(authorization_url=started.authorization_url)
+    ticket = _binding(request).issue_ticket(
+        started.state, provider, started.authorization_url, call.tenant_id or ""
+    )
+    link = f"{public_base(request)}/api/v1/calendars/{provider}/authorize?ticket={ticket}"
+    return AuthorizationUrl(authorization_url=link)
 
 
 @router.get(
-    "/{provider}/callback", response_model=msg.ConnectionInfo, responses=documented(400, 502)
+    "/{provider}/authorize",
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "The page naming the account; sets the confirmation cookie"},
+        302: {"description": "To the provider, with the cookie that binds the flow"},
+        **documented_beside(400, 404),
+    },
+)
+async def authorize_oauth(
+    provider: PathText,
+    request: Request,
+    call: PublicCaller,
+    ticket: Annotated[str, Query(min_length=1, max_length=8192), Printable],
+    confirmed: bool = False,
+) -> Response:
+    """The link ``/connect`` answers, opened in a browser: a page naming the Cortex account
+    the calendar will be connected to; its Continue link (``confirmed=true``, followed from
+    that page) sets an HttpOnly cookie bound to this flow and redirects to the provider."""
+    binding = _binding(request)
+    opened = binding.open_ticket(ticket, provider)
+    secure = public_base(request).startswith("https://")
+    max_age = max(1, opened.expires_at - int(time.time()))
+    seen = request.cookies.get(cookie_name("confirm", provider))
+    if confirmed and binding.cookie_matches("confirm", provider, opened.state, seen):
+        redirect = RedirectResponse(opened.provider_url, status_code=302)
+        redirect.set_cookie(
+            cookie_name("bind", provider),
+            binding.cookie("bind", opened),
+            max_age=max_age,
+            path=_cookie_path(provider, "callback"),
+            secure=secure,
+            httponly=True,
+            samesite="lax",  # sent back with the provider's redirect (a top-level GET)
+        )
+        return redirect
+    owner = (await call.for_tenant(opened.tenant_id)(identity.GET_SETTINGS)).settings
+    continue_url = f"{public_base(request)}{request.url.path}?ticket={ticket}&confirmed=true"
+    page = HTMLResponse(
+        consent_page(provider, owner.display_name, owner.email, continue_url),
+        headers=PAGE_HEADERS,
+    )
+    page.set_cookie(
+        cookie_name("confirm", provider),
+        binding.cookie("confirm", opened),
+        max_age=max_age,
+        path=_cookie_path(provider, "authorize"),
+        secure=secure,
+        httponly=True,
+        samesite="strict",  # never sent when another site links or redirects here
+    )
+    return page
+
+
+@router.get(
+    "/{provider}/callback",
+    response_model=msg.ConnectionInfo,
+    responses=documented(400, 403, 502),
 )
 async def oauth_callback(
     provider: PathText,
+    request: Request,
+    response: Response,
     call: PublicCaller,
     code: Annotated[str, Query(min_length=1, max_length=4096), Printable],
     state: Annotated[str, Query(min_length=1, max_length=200), Printable],
 ) -> msg.ConnectionInfo:
-    """Where the provider sends the user back: the state names the tenant."""
+    """Where the provider sends the browser back. The state names the tenant, and the
+    browser must hold the cookie ``/authorize`` bound to that state: without it, 403
+    ``oauth_browser_mismatch`` and nothing is connected."""
+    bound = request.cookies.get(cookie_name("bind", provider))
+    if not _binding(request).cookie_matches("bind", provider, state, bound):
+        raise not_bound()
     reply = await call(msg.COMPLETE_OAUTH, provider=provider[:40], code=code, state=state)
+    response.delete_cookie(cookie_name("bind", provider), path=_cookie_path(provider, "callback"))
     await consistency.calendars_changed(call, reply.tenant_id)  # the tenant the state named
     return reply.connection
 
