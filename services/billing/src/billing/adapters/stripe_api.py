@@ -105,3 +105,23 @@ class StripeApi:
         except stripe.StripeError as exc:
             raise _upstream(exc) from exc
         return Session(session.id, session.url)
+
+    async def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        """Cancel the subscription now (no proration, no final invoice: Stripe's defaults).
+
+        Already cancelled or unknown to Stripe counts as done."""
+        try:
+            await self._client.v1.subscriptions.cancel_async(
+                subscription_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing" or exc.http_status == 404:
+                return
+            try:
+                current = await self._client.v1.subscriptions.retrieve_async(subscription_id)
+            except stripe.StripeError:
+                raise _upstream(exc) from exc
+            if current.status not in ("canceled", "incomplete_expired"):
+                raise _upstream(exc) from exc
+        except stripe.StripeError as exc:
+            raise _upstream(exc) from exc

@@ -25,6 +25,15 @@ tenants = sa.Table(
     sa.Column("period_start", sa.DateTime(timezone=True), nullable=True),
     sa.Column("period_end", sa.DateTime(timezone=True), nullable=True),
     sa.Column("stripe_event_at", sa.DateTime(timezone=True), nullable=True),
+    # identity's settings version the projection holds (events arrive out of order)
+    sa.Column("settings_version", sa.BigInteger, nullable=False, server_default="0"),
+    # the tenant was deleted (identity's tenant_deleted): nothing new is billed or counted
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    # a deleted tenant's subscription still to cancel at Stripe (retried until it is)
+    sa.Column("cancel_subscription_id", sa.Text, nullable=True),
+    sa.Column("cancel_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cancel_next_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("cancel_error", sa.Text, nullable=True),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
@@ -33,6 +42,11 @@ tenants = sa.Table(
     ),
     sa.CheckConstraint("tier IN ('starter', 'pro', 'growth', 'scale')", name="tenants_tier"),
     sa.Index("tenants_stripe_customer", "stripe_customer_id", unique=True),
+    sa.Index(
+        "tenants_cancellations_due",
+        "cancel_next_at",
+        postgresql_where=sa.text("cancel_subscription_id IS NOT NULL"),
+    ),
 )
 
 # One row per tenant and calendar month: bookings reserved or committed in it. Every

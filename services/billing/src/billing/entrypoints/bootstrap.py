@@ -96,4 +96,14 @@ def bootstrap(settings: BillingSettings) -> ServiceRuntime:
     async def on_settings_changed(event: identity.SettingsChanged, uow: UnitOfWork) -> None:
         await handlers.project_tenant(event.settings, uow)
 
+    @runtime.consumer(identity.TENANT_DELETED)
+    async def on_tenant_deleted(event: identity.TenantDeleted, uow: UnitOfWork) -> None:
+        await handlers.forget_tenant(event, event.deleted_tenant_id, event.settings_version, uow)
+
+    @runtime.background
+    async def cancel_deleted_tenants_subscriptions() -> None:
+        while True:
+            if await handlers.cancel_subscriptions(uow, cfg, stripe) == 0:
+                await asyncio.sleep(2.0)
+
     return runtime

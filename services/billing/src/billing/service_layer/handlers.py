@@ -22,6 +22,7 @@ from contracts.envelope import Message
 from contracts.identity import TenantSettings, UserType
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
+from cortex_runtime.deadlines import refuse_if_past
 from cortex_runtime.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class StripePort(Protocol):
     async def create_portal_session(
         self, *, customer_id: str, return_url: str, idempotency_key: str
     ) -> Session: ...
+
+    async def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -109,6 +112,14 @@ RESERVATION_NOT_FOUND = ServiceError(
 BOOKING_ID_TAKEN = ServiceError(
     ErrorKind.CONFLICT, "booking_id_taken", "That booking id belongs to another tenant."
 )
+TENANT_DELETED = ServiceError(
+    ErrorKind.NOT_FOUND, "tenant_deleted", "This account has been deleted."
+)
+
+
+def _refuse_deleted(row: sa.Row[Any] | None) -> None:
+    if row is not None and row.deleted_at is not None:
+        raise TENANT_DELETED
 
 
 def _tenant_id(cmd: Message) -> str:
@@ -139,24 +150,149 @@ def _plan_of(cfg: Billing, row: sa.Row[Any] | None) -> tuple[Plan, UserType]:
 
 
 async def project_tenant(settings: TenantSettings, uow: UnitOfWork) -> None:
-    """Keep the identity settings billing needs; an older settings event changes nothing."""
+    """Keep the identity settings billing needs. Events arrive out of order: only a newer
+    version is applied (by ``updated_at`` while neither side has a version), and nothing
+    is applied to a deleted tenant."""
     values = {
         "user_type": settings.user_type.value,
         "email": settings.email,
         "display_name": settings.display_name,
         "settings_updated_at": settings.updated_at,
+        "settings_version": settings.version,
     }
     statement = pg_insert(tenants).values(tenant_id=settings.tenant_id, **values)
+    excluded = statement.excluded
+    unversioned = sa.and_(tenants.c.settings_version == 0, excluded.settings_version == 0)
     await uow.execute(
         statement.on_conflict_do_update(
             index_elements=[tenants.c.tenant_id],
             set_={**values, "updated_at": sa.func.now()},
-            where=sa.or_(
-                tenants.c.settings_updated_at.is_(None),
-                tenants.c.settings_updated_at <= statement.excluded.settings_updated_at,
+            where=sa.and_(
+                tenants.c.deleted_at.is_(None),
+                sa.or_(
+                    tenants.c.settings_version < excluded.settings_version,
+                    sa.and_(
+                        unversioned,
+                        sa.or_(
+                            tenants.c.settings_updated_at.is_(None),
+                            tenants.c.settings_updated_at <= excluded.settings_updated_at,
+                        ),
+                    ),
+                ),
             ),
         )
     )
+
+
+# Subscription statuses that still bill (or may): a deleted tenant's is cancelled.
+LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+
+
+async def forget_tenant(
+    event: Message, tenant_id: str, settings_version: int, uow: UnitOfWork
+) -> None:
+    """The tenant was deleted (identity's tenant_deleted). What billing ends:
+
+    * its Stripe subscription, cancelled at once (no proration, no final invoice) by the
+      cancellation loop, retried until Stripe confirms;
+    * new work: quota reservations, checkout, portal and plan changes are refused;
+    * the settings projection: e-mail and name are erased, later settings events ignored.
+
+    What stays: the tenant's row (tier, Stripe ids, deletion time) and its committed
+    bookings, the operator's billing records; a saga already past its pivot still commits.
+    """
+    row = await _locked_tenant(uow, tenant_id)
+    if row.deleted_at is not None:
+        return
+    changes: dict[str, Any] = {
+        "deleted_at": sa.func.now(),
+        "email": "",
+        "display_name": "",
+        "settings_version": max(row.settings_version, settings_version),
+        "updated_at": sa.func.now(),
+    }
+    subscription = row.stripe_subscription_id
+    if subscription and (row.subscription_status or "active") in LIVE_SUBSCRIPTION:
+        changes.update(cancel_subscription_id=subscription, cancel_next_at=sa.func.now())
+    await uow.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(**changes))
+    log.info(
+        "tenant deleted",
+        extra={"tenant_id": tenant_id, "cancels_subscription": "cancel_subscription_id" in changes},
+    )
+
+
+CANCEL_RETRY_MAX = timedelta(hours=1)
+
+
+async def cancel_subscriptions(
+    uow_factory: UowFactory, cfg: Billing, stripe: StripePort | None, batch: int = 10
+) -> int:
+    """One pass of the cancellation loop: cancel due subscriptions of deleted tenants at
+    Stripe (each claimed with SKIP LOCKED, so replicas share them); a failure is retried
+    after a growing delay (up to an hour). Returns how many were tried."""
+    if stripe is None:
+        return 0
+    tried = 0
+    for _ in range(batch):
+        async with uow_factory() as uow:
+            row = (
+                await uow.execute(
+                    sa.select(tenants)
+                    .where(
+                        tenants.c.cancel_subscription_id.is_not(None),
+                        tenants.c.cancel_next_at <= sa.func.now(),
+                    )
+                    .order_by(tenants.c.cancel_next_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return tried
+            tried += 1
+            subscription = row.cancel_subscription_id
+            try:
+                await stripe.cancel_subscription(
+                    subscription, f"cortex-cancel-{row.tenant_id}-{subscription}"
+                )
+            except ServiceError as exc:
+                attempts = row.cancel_attempts + 1
+                delay = min(timedelta(seconds=2**attempts), CANCEL_RETRY_MAX)
+                await uow.execute(
+                    sa.update(tenants)
+                    .where(tenants.c.tenant_id == row.tenant_id)
+                    .values(
+                        cancel_attempts=attempts,
+                        cancel_next_at=sa.func.now() + delay,
+                        cancel_error=exc.reply.message[:500],
+                    )
+                )
+                await uow.commit()
+                log.warning(
+                    "subscription cancellation will be retried",
+                    extra={"tenant_id": row.tenant_id, "attempts": attempts},
+                )
+                continue
+            ended: dict[str, Any] = {
+                "cancel_subscription_id": None,
+                "cancel_next_at": None,
+                "cancel_error": None,
+                "subscription_status": "canceled",
+                "updated_at": sa.func.now(),
+            }
+            if row.stripe_subscription_id == subscription:
+                ended.update(stripe_subscription_id=None, period_start=None, period_end=None)
+            await uow.execute(
+                sa.update(tenants).where(tenants.c.tenant_id == row.tenant_id).values(**ended)
+            )
+            cause = msg.GetPlan(tenant_id=row.tenant_id)
+            await _move_plan(uow, cfg, cause, row, FREE_TIER, "stripe", "canceled")
+            await uow.commit()
+            log.info(
+                "deleted tenant's subscription cancelled",
+                extra={"tenant_id": row.tenant_id, "subscription_id": subscription},
+            )
+    return tried
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -214,6 +350,7 @@ async def set_plan(cmd: msg.SetPlan, uow_factory: UowFactory, cfg: Billing) -> m
     tier = _tier_or_invalid(cmd.tier)
     async with uow_factory() as uow:
         row = await _locked_tenant(uow, tenant_id)
+        _refuse_deleted(row)
         changed = await _move_plan(uow, cfg, cmd, row, tier, "operator", row.subscription_status)
         await uow.commit()
     return msg.PlanSet(tier=tier, previous_tier=msg.PlanTier(row.tier), changed=changed)
@@ -341,7 +478,9 @@ async def reserve_booking_quota(
 ) -> msg.QuotaReserved:
     tenant_id = _tenant_id(cmd)
     month = cfg.month()
+    refuse_if_past(cmd.deadline)
     async with uow_factory() as uow:
+        _refuse_deleted(await _tenant(uow, tenant_id))
         inserted = (
             await uow.execute(
                 pg_insert(quota_reservations)
@@ -358,6 +497,7 @@ async def reserve_booking_quota(
         ).first()
         if inserted is not None:
             used, limit = await _take_or_refuse(uow, cfg, tenant_id, month)
+            refuse_if_past(cmd.deadline)  # waiting for the month's row may have used it up
             await uow.commit()
             return msg.QuotaReserved(
                 **cmd.caused(), booking_id=cmd.booking_id, used=used, limit=limit
@@ -369,6 +509,7 @@ async def reserve_booking_quota(
             raise QUOTA_RELEASED
         if row.state == "expired":  # too late, but it may take a unit again
             used, limit = await _take_or_refuse(uow, cfg, tenant_id, month)
+            refuse_if_past(cmd.deadline)
             await uow.execute(
                 sa.update(quota_reservations)
                 .where(quota_reservations.c.booking_id == cmd.booking_id)
@@ -405,6 +546,7 @@ def _check_owner(cmd: Message, row: sa.Row[Any]) -> None:
 async def commit_booking_quota(
     cmd: msg.CommitBookingQuota, uow_factory: UowFactory, cfg: Billing
 ) -> msg.QuotaSettled:
+    refuse_if_past(cmd.deadline)
     async with uow_factory() as uow:
         row = (
             await uow.execute(
@@ -428,6 +570,7 @@ async def commit_booking_quota(
                 .where(quota_reservations.c.booking_id == cmd.booking_id)
                 .values(state="committed", month=month, committed_at=sa.func.now())
             )
+            refuse_if_past(cmd.deadline)
             await uow.commit()
     return msg.QuotaSettled(**cmd.caused(), booking_id=cmd.booking_id, state="committed")
 
@@ -543,6 +686,7 @@ async def create_checkout(
         raise _stripe_off()
     async with uow_factory() as uow:
         row = await _locked_tenant(uow, tenant_id)
+        _refuse_deleted(row)
         if row.tier == tier.value:
             raise ServiceError(
                 ErrorKind.INVALID, "already_on_plan", f"You are already on the {tier.value} plan."
@@ -576,6 +720,7 @@ async def create_portal(
     tenant_id = _tenant_id(cmd)
     async with uow_factory() as uow:
         row = await _tenant(uow, tenant_id)
+    _refuse_deleted(row)
     if row is None or not row.stripe_customer_id:
         raise ServiceError(
             ErrorKind.INVALID,
@@ -657,6 +802,9 @@ async def _apply_move(
             "older Stripe event skipped", extra={"event_id": event.id, "tenant_id": row.tenant_id}
         )
         return
+    if row.deleted_at is not None:
+        await _after_deletion(uow, event, row, move)
+        return
     current = row.stripe_subscription_id
     other = bool(current and move.subscription_id and move.subscription_id != current)
     if other and (move.ends_subscription or move.tier is FREE_TIER):
@@ -681,3 +829,26 @@ async def _apply_move(
         await _move_plan(
             uow, cfg, cmd, row, move.tier, "stripe", changes.get("subscription_status")
         )
+
+
+async def _after_deletion(
+    uow: UnitOfWork, event: stripe_events.StripeEvent, row: sa.Row[Any], move: PlanMove
+) -> None:
+    """A Stripe event about a deleted tenant moves no plan; a subscription it still has
+    (e.g. a checkout paid just before the deletion, announced after it) is cancelled."""
+    changes: dict[str, Any] = {"stripe_event_at": event.created, "updated_at": sa.func.now()}
+    if move.subscription_status:
+        changes["subscription_status"] = move.subscription_status
+    if move.ends_subscription:
+        if move.subscription_id == row.stripe_subscription_id:
+            changes.update(stripe_subscription_id=None, period_start=None, period_end=None)
+    elif move.subscription_id and (move.subscription_status or "active") in LIVE_SUBSCRIPTION:
+        changes.update(
+            stripe_subscription_id=move.subscription_id,
+            cancel_subscription_id=move.subscription_id,
+            cancel_next_at=sa.func.now(),
+            cancel_attempts=0,
+        )
+    await uow.execute(
+        sa.update(tenants).where(tenants.c.tenant_id == row.tenant_id).values(**changes)
+    )
