@@ -57,6 +57,14 @@ class Context:
         return (self.read or self.uow)()
 
 
+def _deadline(ctx: Context) -> datetime:
+    """The deadline of a participant command sent now: the moment the saga stops waiting
+    for its answer (and undoes or retries the step), never later than the moment recovery
+    may take the saga over (``hold`` after its last step). The participant refuses the
+    command past it, so nothing it does comes after the saga gave up on it."""
+    return datetime.now(UTC) + min(timedelta(seconds=ctx.participant_timeout), ctx.hold)
+
+
 # --- the settings projection ---------------------------------------------------------------
 
 
@@ -276,7 +284,11 @@ async def _busy(
             answer = await ctx.rpc.call(
                 cal.GET_FREE_BUSY,
                 cal.GetFreeBusy(
-                    **cause.caused(tenant_id=tenant_id), start=start, end=end, live=live
+                    **cause.caused(tenant_id=tenant_id),
+                    start=start,
+                    end=end,
+                    live=live,
+                    deadline=_deadline(ctx),
                 ),
                 timeout=ctx.participant_timeout,
             )
@@ -552,7 +564,10 @@ async def _conflict(
             free_busy = await ctx.rpc.call(
                 cal.GET_FREE_BUSY,
                 cal.GetFreeBusy(
-                    **cause.caused(tenant_id=owner.tenant_id), start=start - pad, end=end + pad
+                    **cause.caused(tenant_id=owner.tenant_id),
+                    start=start - pad,
+                    end=end + pad,
+                    deadline=_deadline(ctx),
                 ),
                 timeout=ctx.participant_timeout,
             )
@@ -662,7 +677,11 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
     try:
         await ctx.rpc.call(
             bill.RESERVE_BOOKING_QUOTA,
-            bill.ReserveBookingQuota(**cmd.caused(tenant_id=held.tenant_id), booking_id=held.id),
+            bill.ReserveBookingQuota(
+                **cmd.caused(tenant_id=held.tenant_id),
+                booking_id=held.id,
+                deadline=_deadline(ctx),
+            ),
             timeout=ctx.participant_timeout,
         )
     except ServiceError as exc:
@@ -711,6 +730,7 @@ async def _write_and_confirm(
                 summary=row.title,
                 description=row.description,
                 attendee_email=row.attendee_email,
+                deadline=_deadline(ctx),
             ),
             timeout=ctx.participant_timeout,
         )
@@ -740,7 +760,11 @@ async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingR
     assert row is not None
     await ctx.rpc.call(
         bill.COMMIT_BOOKING_QUOTA,
-        bill.CommitBookingQuota(**cause.caused(tenant_id=row.tenant_id), booking_id=booking_id),
+        bill.CommitBookingQuota(
+            **cause.caused(tenant_id=row.tenant_id),
+            booking_id=booking_id,
+            deadline=_deadline(ctx),
+        ),
         timeout=ctx.participant_timeout,
     )
     done = await _step(
