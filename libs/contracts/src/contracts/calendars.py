@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import subjects
 from contracts.envelope import Message
+from contracts.identity import TenantSettings
 from contracts.rpc import EventSpec, Rpc
 
 CALENDARS = subjects.CALENDARS
@@ -178,6 +179,18 @@ class BookingEventDeleted(Message):
     deleted: bool
 
 
+class ApplyOwnerSettings(Message):
+    """Settings identity just committed (with their version): calendars applies the owner's
+    zone now, as it would from the settings event (read-your-writes for floating and all-day
+    events); an older version changes nothing."""
+
+    settings: TenantSettings
+
+
+class OwnerSettingsApplied(Message):
+    settings_version: int = Field(description="The version calendars holds now (>= the one sent)")
+
+
 # --- events ----------------------------------------------------------------------------
 
 
@@ -248,6 +261,10 @@ DELETE_BOOKING_EVENT: Final[Rpc[DeleteBookingEvent, BookingEventDeleted]] = Rpc(
     subjects.command(CALENDARS, "delete_booking_event"), DeleteBookingEvent, BookingEventDeleted,
     "Delete the booking's event (compensation or cancellation)",
 )  # fmt: skip
+APPLY_OWNER_SETTINGS: Final[Rpc[ApplyOwnerSettings, OwnerSettingsApplied]] = Rpc(
+    subjects.command(CALENDARS, "apply_owner_settings"), ApplyOwnerSettings, OwnerSettingsApplied,
+    "Apply an owner's zone from settings identity just committed, before the change is answered",
+)  # fmt: skip
 
 CALENDAR_CONNECTED: Final = EventSpec(
     subjects.event(CALENDARS, "calendar_connected"), CalendarConnected, "a calendar was connected"
@@ -269,7 +286,7 @@ CALENDAR_SYNCED: Final = EventSpec(
 
 RPCS: Final = (
     CONNECT_CALDAV, LIST_CONNECTIONS, UPDATE_CALENDAR, DISCONNECT, START_OAUTH, COMPLETE_OAUTH,
-    SYNC_NOW, GET_FREE_BUSY, WRITE_BOOKING_EVENT, DELETE_BOOKING_EVENT,
+    SYNC_NOW, GET_FREE_BUSY, WRITE_BOOKING_EVENT, DELETE_BOOKING_EVENT, APPLY_OWNER_SETTINGS,
 )  # fmt: skip
 EVENTS: Final = (
     CALENDAR_CONNECTED, CALENDAR_DISCONNECTED, CALENDAR_SYNC_FAILED, CALENDAR_EXPIRED,

@@ -64,6 +64,10 @@ def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
     async def write_booking_event(cmd: msg.WriteBookingEvent) -> msg.BookingEventWritten:
         return await handlers.write_booking_event(cmd, ctx)
 
+    @runtime.rpc(msg.APPLY_OWNER_SETTINGS)
+    async def apply_owner_settings(cmd: msg.ApplyOwnerSettings) -> msg.OwnerSettingsApplied:
+        return await handlers.apply_owner_settings(cmd, ctx)
+
     @runtime.rpc(msg.DELETE_BOOKING_EVENT)
     async def delete_booking_event(cmd: msg.DeleteBookingEvent) -> msg.BookingEventDeleted:
         return await handlers.delete_booking_event(cmd, ctx)

@@ -168,6 +168,23 @@ async def project_owner(uow: UnitOfWork, cause: Any, settings: identity.TenantSe
         await _place_local_times(uow, cause, settings.tenant_id, zone)
 
 
+async def apply_owner_settings(
+    cmd: msg.ApplyOwnerSettings, ctx: Context
+) -> msg.OwnerSettingsApplied:
+    """The gateway's hand-over of settings identity just committed (read-your-writes)."""
+    async with ctx.uow() as uow:
+        await project_owner(uow, cmd, cmd.settings)
+        held = (
+            await uow.execute(
+                sa.select(owners.c.settings_version).where(
+                    owners.c.tenant_id == cmd.settings.tenant_id
+                )
+            )
+        ).scalar()
+        await uow.commit()
+    return msg.OwnerSettingsApplied(**cmd.caused(), settings_version=int(held or 0))
+
+
 async def _place_local_times(uow: UnitOfWork, cause: Any, tenant_id: str, zone: str) -> None:
     """Compute start/end of every event that follows the owner's zone again, calendar by
     calendar under the lock syncs take to write them; announce it (cached free/busy)."""
