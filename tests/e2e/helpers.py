@@ -125,6 +125,18 @@ def eventually(check: Callable[[], T], what: str, timeout: float = 15.0) -> T:
         time.sleep(0.1)
 
 
+def eventually_equal(get: Callable[[], T], expected: T, what: str, timeout: float = 15.0) -> None:
+    """Wait until ``get()`` answers ``expected``; the last answer is in the failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = get()
+        if got == expected:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: after {timeout}s got {got!r}, expected {expected!r}")
+        time.sleep(0.1)
+
+
 # --- owners and their Radicale calendar ------------------------------------------------
 
 
@@ -170,12 +182,12 @@ def radicale_calendar(system: System, user: str, password: str, name: str = "wor
 
 
 def put_settings(system: System, key: str, timezone: str, **rules: object) -> None:
-    """Open page, every day 00:00-24:00 in ``timezone``, no notice, no buffer."""
+    """Open page, every day 00:00-23:59 in ``timezone``, no notice, no buffer."""
     headers = {"Authorization": f"Bearer {key}"}
     put = {
         "/api/v1/settings/timezone": {"timezone": timezone},
         "/api/v1/settings/working-hours": {
-            "working_hours": {d: [{"start": "00:00", "end": "00:00"}] for d in EVERY_DAY}
+            "working_hours": {d: [{"start": "00:00", "end": "23:59"}] for d in EVERY_DAY}
         },
         "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60, **rules},
         "/api/v1/settings/open-scheduling": {"enabled": True},
