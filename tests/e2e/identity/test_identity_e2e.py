@@ -34,6 +34,7 @@ import httpx
 import pytest
 from svix.webhooks import Webhook
 
+from contracts import formats
 from contracts import identity as msg
 from contracts.envelope import Message
 from contracts.rpc import Rpc
@@ -793,6 +794,24 @@ def test_every_authenticated_route_refuses_missing_malformed_unknown_and_revoked
 # --- tenants cannot see each other ------------------------------------------------------------
 
 
+_ID_PREFIX = {
+    "booking_id": formats.IdPrefix.BOOKING,
+    "caller_id": formats.IdPrefix.CALLER,
+    "policy_id": formats.IdPrefix.POLICY,
+    "key_id": formats.IdPrefix.API_KEY,
+    "calendar_id": formats.IdPrefix.CALENDAR,
+}
+
+
+def made_up_id(param: str) -> str:
+    return f"{_ID_PREFIX[param].value}_{'0' * formats.ID_HEX_DIGITS}"
+
+
+def another_id(value: str) -> str:
+    """Another id of the same kind and shape."""
+    return value[:-1] + ("1" if value[-1] != "1" else "2")
+
+
 def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
     a = rpc_tenant(system, unique_email("tenant-a"))
     b = rpc_tenant(system, unique_email("tenant-b"))
@@ -816,13 +835,14 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
             # an object this module cannot make (e.g. a calendar): at least an id B does not
             # own is not found; the owning service's tests make real objects
             unchecked.append(f"{op.method} {op.path}")
-        values = {p: a_objects.get(p, f"{p}_of_tenant_a_0000") for p in op.params}
+        # made-up ids have the shape of real ones (the gateway refuses others with a 400)
+        values = {p: a_objects.get(p, made_up_id(p)) for p in op.params}
         for gw in system.gateways:
             response = op.send(gw, values, auth(b.key))
             assert response.status_code == 404, f"{op.method} {op.path}: {response.text}"
             assert response.json()["code"].endswith("_not_found"), response.text
             # indistinguishable from an id that does not exist at all
-            missing = op.send(gw, {p: f"{v}x" for p, v in values.items()}, auth(b.key))
+            missing = op.send(gw, {p: another_id(v) for p, v in values.items()}, auth(b.key))
             assert (missing.status_code, missing.content) == (404, response.content)
     if unchecked:
         warnings.warn(

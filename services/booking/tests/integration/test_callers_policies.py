@@ -508,7 +508,9 @@ async def test_rest_routes(rpc: RpcClient) -> None:
         put = await http.put(f"/api/v1/callers/{caller['id']}", json={"trust_level": "blocked"})
         assert put.status_code == 200 and put.json()["trust_level"] == "blocked"
         assert put.json()["display_name"] == "Alice Smith"
-        missing = await http.put("/api/v1/callers/clr_nope", json={"trust_level": "trusted"})
+        missing = await http.put(
+            "/api/v1/callers/clr_00000000000000000000", json={"trust_level": "trusted"}
+        )
         assert (missing.status_code, missing.json()["code"]) == (404, "caller_not_found")
         gone = await http.delete(f"/api/v1/callers/{caller['id']}")
         assert gone.status_code == 200 and gone.json() == {"id": caller["id"], "deleted": True}
@@ -575,7 +577,7 @@ async def test_one_caller_by_id_through_the_gateway_route(rpc: RpcClient) -> Non
         caller = created.json()
         got = await http.get(f"/api/v1/callers/{caller['id']}")
         assert got.status_code == 200 and got.json() == caller
-        for unknown in ("clr_nope", theirs.id):
+        for unknown in ("clr_00000000000000000000", theirs.id):
             missing = await http.get(f"/api/v1/callers/{unknown}")
             assert missing.status_code == 404, missing.text
             assert missing.json()["code"] == "caller_not_found" and missing.json()["error"]

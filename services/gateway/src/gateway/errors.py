@@ -14,6 +14,7 @@ from starlette.routing import Match
 
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
+from gateway.openapi import add_links
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> N
       the hardening middleware.
     * Every operation behind the API key may get 401, and 429 when the tenant's daily call
       limit is reached (except the paths in ``daily_limit_exempt``).
+    * Links from the operations that answer an id to those that take it (gateway.openapi).
     """
     generate = app.openapi
 
@@ -130,6 +132,7 @@ def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> N
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        add_links(spec)
         app.openapi_schema = spec
         return spec
 

@@ -29,6 +29,23 @@ def event_body(sender: str) -> dict[str, Any]:
     }
 
 
+def required_headers(*names: str, signer: str) -> dict[str, Any]:
+    """OpenAPI for the signature headers a webhook needs (the route checks them itself, so
+    that a missing one is the same ``invalid_signature`` as a wrong one)."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "description": f"Set by {signer}; the signature covers the body.",
+                "schema": {"type": "string", "minLength": 1},
+            }
+            for name in names
+        ]
+    }
+
+
 async def raw_payload(request: Request) -> str:
     """The body as received (the service verifies its signature), within the size limit."""
     raw = await request.body()

@@ -12,13 +12,19 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
-from gateway.webhooks import WebhookReceipt, event_body, raw_payload
+from gateway.params import schema_enum
+from gateway.webhooks import WebhookReceipt, event_body, raw_payload, required_headers
 
 router = APIRouter()
 
 
 class CheckoutBody(BaseModel):
-    plan_tier: str = Field(max_length=40, examples=["pro"])
+    plan_tier: str = Field(
+        max_length=40,
+        examples=["pro"],
+        description="A paid tier; the current one is refused.",
+        json_schema_extra=schema_enum(t for t in msg.PlanTier if t is not msg.PlanTier.STARTER),
+    )
 
 
 class RedirectUrl(BaseModel):
@@ -87,7 +93,7 @@ async def usage_daily(call: TenantCaller) -> DailyUsage:
     response_model=WebhookReceipt,
     responses=documented(400),
     tags=["webhooks"],
-    openapi_extra=event_body("Stripe"),
+    openapi_extra={**event_body("Stripe"), **required_headers("Stripe-Signature", signer="Stripe")},
 )
 async def stripe_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Stripe's subscription events, signed (``Stripe-Signature``). Verified by billing;

@@ -8,12 +8,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from contracts import calendars as msg
-from contracts import identity
+from contracts import formats, identity
 from gateway import consistency
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented, documented_beside
 from gateway.oauth_binding import PAGE_HEADERS, OAuthBinding, consent_page, cookie_name, not_bound
-from gateway.params import PathText, Printable
+from gateway.params import CalendarId, OAuthProvider, Printable, ProviderName
 from gateway.routes.identity import public_base
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
@@ -24,7 +24,11 @@ class Connections(BaseModel):
 
 
 class CaldavBody(BaseModel):
-    server_url: str = Field(max_length=2048, examples=["https://caldav.example.com/dav/"])
+    server_url: str = Field(
+        max_length=2048,
+        examples=["https://caldav.example.com/dav/"],
+        json_schema_extra={"format": "uri", "pattern": "^https?://"},
+    )
     username: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -85,7 +89,7 @@ async def sync(call: TenantCaller) -> Connections:
     responses=documented(400, 401, 404),
 )
 async def choose_calendar(
-    calendar_id: PathText, body: CalendarChoice, call: TenantCaller
+    calendar_id: CalendarId, body: CalendarChoice, call: TenantCaller
 ) -> msg.ConnectionInfo:
     """Whether a calendar counts for availability, and whether it receives bookings (one does)."""
     reply = await call(
@@ -113,7 +117,7 @@ def _cookie_path(provider: str, step: str) -> str:
 
 @router.get("/{provider}/connect", response_model=AuthorizationUrl, responses=documented(400, 401))
 async def connect_oauth(
-    provider: PathText, request: Request, call: TenantCaller
+    provider: OAuthProvider, request: Request, call: TenantCaller
 ) -> AuthorizationUrl:
     """A link for ``google`` or ``outlook`` (OAuth 2.0 with state and PKCE), to open in the
     account owner's own browser within 10 minutes: it names the Cortex account the calendar
@@ -139,7 +143,7 @@ async def connect_oauth(
     },
 )
 async def authorize_oauth(
-    provider: PathText,
+    provider: OAuthProvider,
     request: Request,
     call: PublicCaller,
     ticket: Annotated[str, Query(min_length=1, max_length=8192), Printable],
@@ -189,12 +193,16 @@ async def authorize_oauth(
     responses=documented(400, 403, 502),
 )
 async def oauth_callback(
-    provider: PathText,
+    provider: OAuthProvider,
     request: Request,
     response: Response,
     call: PublicCaller,
     code: Annotated[str, Query(min_length=1, max_length=4096), Printable],
-    state: Annotated[str, Query(min_length=1, max_length=200), Printable],
+    state: Annotated[
+        str,
+        Query(min_length=1, max_length=200, pattern=formats.BASE64URL),
+        Printable,
+    ],
 ) -> msg.ConnectionInfo:
     """Where the provider sends the browser back. The state names the tenant, and the
     browser must hold the cookie ``/authorize`` bound to that state: without it, 403
@@ -209,7 +217,7 @@ async def oauth_callback(
 
 
 @router.delete("/{provider}", response_model=Disconnected, responses=documented(400, 401, 404))
-async def disconnect(provider: PathText, call: TenantCaller) -> Disconnected:
+async def disconnect(provider: ProviderName, call: TenantCaller) -> Disconnected:
     """Remove the connection, its secrets and its synced events (google, outlook or caldav)."""
     reply = await call(msg.DISCONNECT, provider=provider[:40])
     await consistency.calendars_changed(call, call.tenant_id)

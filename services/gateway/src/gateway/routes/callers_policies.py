@@ -7,12 +7,14 @@ action or a bad condition value is a 400 with a precise ``code``.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
+from contracts import formats
 from contracts import policies as msg
 from gateway.deps import TenantCaller
 from gateway.errors import documented
-from gateway.params import PathText
+from gateway.params import CallerId, PolicyId, nullable, schema_enum
 
 router = APIRouter()
 
@@ -26,23 +28,35 @@ def _id(value: str) -> str:
 # --- callers ---------------------------------------------------------------------------------
 
 
+_EMAIL: JsonDict = {"format": "email"}
+_TRUST = schema_enum(msg.TrustLevel)
+
+
 class NewCaller(BaseModel):
-    email: str = Field(max_length=320, examples=["alice@example.com"])
+    email: str = Field(max_length=320, examples=["alice@example.com"], json_schema_extra=_EMAIL)
     display_name: str = Field(default="", max_length=400, examples=["Alice Smith"])
     trust_level: str = Field(
         default="standard",
         max_length=40,
         description="trusted, standard, restricted or blocked (always denied).",
         examples=["trusted"],
+        json_schema_extra=_TRUST,
     )
 
 
 class CallerChange(BaseModel):
     """Fields left out are kept."""
 
-    email: str | None = Field(default=None, max_length=320, examples=["alice@example.com"])
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        examples=["alice@example.com"],
+        json_schema_extra=nullable(_EMAIL),
+    )
     display_name: str | None = Field(default=None, max_length=400, examples=["Alice Smith"])
-    trust_level: str | None = Field(default=None, max_length=40, examples=["restricted"])
+    trust_level: str | None = Field(
+        default=None, max_length=40, examples=["restricted"], json_schema_extra=nullable(_TRUST)
+    )
 
 
 class CallerList(BaseModel):
@@ -87,7 +101,7 @@ async def list_callers(call: TenantCaller) -> CallerList:
     response_model=msg.CallerInfo,
     responses=documented(401, 404),
 )
-async def get_caller(caller_id: PathText, call: TenantCaller) -> msg.CallerInfo:
+async def get_caller(caller_id: CallerId, call: TenantCaller) -> msg.CallerInfo:
     """One caller; another tenant's caller is not found (404), like an unknown id."""
     return (await call(msg.GET_CALLER, caller_id=_id(caller_id))).caller
 
@@ -99,7 +113,7 @@ async def get_caller(caller_id: PathText, call: TenantCaller) -> msg.CallerInfo:
     responses=documented(400, 401, 404, 409),
 )
 async def update_caller(
-    caller_id: PathText, body: CallerChange, call: TenantCaller
+    caller_id: CallerId, body: CallerChange, call: TenantCaller
 ) -> msg.CallerInfo:
     """Change a caller's e-mail, display name or trust level; fields left out are kept."""
     updated = await call(
@@ -118,7 +132,7 @@ async def update_caller(
     response_model=DeletedCaller,
     responses=documented(401, 404),
 )
-async def delete_caller(caller_id: PathText, call: TenantCaller) -> DeletedCaller:
+async def delete_caller(caller_id: CallerId, call: TenantCaller) -> DeletedCaller:
     """Forget a caller: their next bookings are decided as a standard caller's."""
     deleted = await call(msg.DELETE_CALLER, caller_id=_id(caller_id))
     return DeletedCaller(id=deleted.caller_id)
@@ -134,12 +148,36 @@ _CONDITIONS = (
 )
 
 
+_NAME: JsonDict = {"minLength": 1, "pattern": formats.VISIBLE_TEXT}
+_KINDS = schema_enum(msg.ConditionType)
+_ACTIONS = schema_enum(msg.PolicyAction)
+# each condition type with the form of its value (the booking service checks both)
+_VALUE_PER_KIND: JsonDict = {
+    "oneOf": [
+        {
+            "properties": {
+                "condition_type": {"const": kind.value},
+                "condition_value": {"pattern": pattern},
+            }
+        }
+        for kind, pattern in formats.CONDITION_VALUE_PATTERNS.items()
+    ]
+}
+
+
 class NewPolicy(BaseModel):
-    name: str = Field(max_length=400, examples=["Block external bookings"])
-    condition_type: str = Field(max_length=60, description=_CONDITIONS, examples=["caller_domain"])
+    model_config = ConfigDict(json_schema_extra=_VALUE_PER_KIND)
+
+    name: str = Field(max_length=400, examples=["Block external bookings"], json_schema_extra=_NAME)
+    condition_type: str = Field(
+        max_length=60, description=_CONDITIONS, examples=["caller_domain"], json_schema_extra=_KINDS
+    )
     condition_value: str = Field(max_length=400, examples=["external"])
     action: str = Field(
-        max_length=60, description="allow, deny or require_confirmation.", examples=["deny"]
+        max_length=60,
+        description="allow, deny or require_confirmation.",
+        examples=["deny"],
+        json_schema_extra=_ACTIONS,
     )
     priority: int = Field(
         default=0,
@@ -154,10 +192,12 @@ class NewPolicy(BaseModel):
 class PolicyChange(BaseModel):
     """Fields left out are kept; the resulting policy is validated as a whole."""
 
-    name: str | None = Field(default=None, max_length=400)
-    condition_type: str | None = Field(default=None, max_length=60, description=_CONDITIONS)
+    name: str | None = Field(default=None, max_length=400, json_schema_extra=nullable(_NAME))
+    condition_type: str | None = Field(
+        default=None, max_length=60, description=_CONDITIONS, json_schema_extra=nullable(_KINDS)
+    )
     condition_value: str | None = Field(default=None, max_length=400)
-    action: str | None = Field(default=None, max_length=60)
+    action: str | None = Field(default=None, max_length=60, json_schema_extra=nullable(_ACTIONS))
     priority: int | None = Field(default=None, ge=-msg.MAX_PRIORITY, le=msg.MAX_PRIORITY)
     enabled: bool | None = None
 
@@ -211,7 +251,7 @@ async def list_policies(call: TenantCaller) -> PolicyList:
     response_model=msg.PolicyInfo,
     responses=documented(401, 404),
 )
-async def get_policy(policy_id: PathText, call: TenantCaller) -> msg.PolicyInfo:
+async def get_policy(policy_id: PolicyId, call: TenantCaller) -> msg.PolicyInfo:
     return (await call(msg.GET_POLICY, policy_id=_id(policy_id))).policy
 
 
@@ -222,7 +262,7 @@ async def get_policy(policy_id: PathText, call: TenantCaller) -> msg.PolicyInfo:
     responses=documented(400, 401, 404),
 )
 async def update_policy(
-    policy_id: PathText, body: PolicyChange, call: TenantCaller
+    policy_id: PolicyId, body: PolicyChange, call: TenantCaller
 ) -> msg.PolicyInfo:
     """Change some fields of a policy; fields left out are kept."""
     updated = await call(msg.UPDATE_POLICY, policy_id=_id(policy_id), **body.model_dump())
@@ -235,6 +275,6 @@ async def update_policy(
     response_model=DeletedPolicy,
     responses=documented(401, 404),
 )
-async def delete_policy(policy_id: PathText, call: TenantCaller) -> DeletedPolicy:
+async def delete_policy(policy_id: PolicyId, call: TenantCaller) -> DeletedPolicy:
     deleted = await call(msg.DELETE_POLICY, policy_id=_id(policy_id))
     return DeletedPolicy(id=deleted.policy_id)

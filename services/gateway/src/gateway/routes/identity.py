@@ -14,8 +14,8 @@ from cortex_runtime.errors import ServiceError
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
-from gateway.params import Printable
-from gateway.webhooks import WebhookReceipt, event_body, raw_payload
+from gateway.params import CURSOR, Printable
+from gateway.webhooks import WebhookReceipt, event_body, raw_payload, required_headers
 
 router = APIRouter()
 
@@ -44,7 +44,14 @@ async def resolve(
     request: Request,
     call: PublicCaller,
     identity: Annotated[
-        str, Query(min_length=3, max_length=320, examples=["alice@example.com"]), Printable
+        str,
+        Query(
+            min_length=3,
+            max_length=320,
+            examples=["alice@example.com"],
+            json_schema_extra={"format": "email"},
+        ),
+        Printable,
     ],
 ) -> Resolution:
     """The public scheduling page of a person, only when they have Open Scheduling on.
@@ -84,7 +91,9 @@ class ActivityFeed(BaseModel):
 async def list_activity(
     call: TenantCaller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, json_schema_extra=CURSOR), Printable
+    ] = None,
 ) -> ActivityFeed:
     """Recent activity, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
     page = await call(msg.LIST_ACTIVITY, limit=limit, cursor=cursor)
@@ -98,7 +107,10 @@ async def list_activity(
     response_model=WebhookReceipt,
     responses=documented(400, 413),
     tags=["webhooks"],
-    openapi_extra=event_body("Svix"),
+    openapi_extra={
+        **event_body("Svix"),
+        **required_headers("svix-id", "svix-timestamp", "svix-signature", signer="Svix"),
+    },
 )
 async def clerk_webhook(request: Request, call: PublicCaller) -> WebhookReceipt:
     """Clerk (Svix-signed) user events: created, updated, deleted. Verified by identity."""

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from contracts import identity as msg
 from gateway.deps import TenantCaller
 from gateway.errors import documented
-from gateway.params import PathText
+from gateway.params import KeyId
 
 router = APIRouter(prefix="/api/v1/keys", tags=["api keys"])
 
@@ -53,7 +53,7 @@ async def list_keys(call: TenantCaller) -> KeyList:
 
 
 @router.delete("/{key_id}", response_model=RevokedKey, responses=documented(401, 404))
-async def delete_key(key_id: PathText, call: TenantCaller) -> RevokedKey:
+async def delete_key(key_id: KeyId, call: TenantCaller) -> RevokedKey:
     """Revoke a key; every gateway stops accepting it within seconds."""
     revoked = await call(msg.REVOKE_API_KEY, key_id=key_id[:100])
     return RevokedKey(id=revoked.key_id)

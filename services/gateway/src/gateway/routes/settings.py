@@ -6,10 +6,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contracts import formats
 from contracts import identity as msg
 from gateway import consistency
 from gateway.deps import TenantCaller
 from gateway.errors import documented
+from gateway.params import schema_enum
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
 
@@ -38,7 +40,15 @@ def _flat(settings: msg.TenantSettings) -> Settings:
 
 
 class SlugBody(BaseModel):
-    slug: str = Field(max_length=200, examples=["my-scheduling-page"])
+    slug: str = Field(
+        max_length=200,
+        examples=["my-scheduling-page"],
+        json_schema_extra={
+            "pattern": formats.SLUG_PATTERN,
+            "minLength": formats.SLUG_MIN,
+            "maxLength": formats.SLUG_MAX,
+        },
+    )
 
 
 class OpenSchedulingBody(BaseModel):
@@ -46,21 +56,34 @@ class OpenSchedulingBody(BaseModel):
 
 
 class UserTypeBody(BaseModel):
-    user_type: str = Field(max_length=40, examples=["developer"])
+    user_type: str = Field(
+        max_length=40, examples=["developer"], json_schema_extra=schema_enum(msg.UserType)
+    )
 
 
 class TimezoneBody(BaseModel):
-    timezone: str = Field(max_length=100, examples=["Europe/Berlin"])
+    timezone: str = Field(
+        max_length=100,
+        examples=["Europe/Berlin"],
+        json_schema_extra=schema_enum(formats.time_zones()),
+    )
 
 
 class WorkingHoursBody(BaseModel):
     working_hours: dict[str, list[msg.WorkingInterval]] = Field(
-        examples=[{"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]}]
+        examples=[
+            {"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]}
+        ],
+        json_schema_extra={"propertyNames": schema_enum(msg.WEEKDAYS)},
     )
 
 
 class DisplayNameBody(BaseModel):
-    display_name: str = Field(max_length=400, examples=["Alice Smith"])
+    display_name: str = Field(
+        max_length=400,
+        examples=["Alice Smith"],
+        json_schema_extra={"minLength": 1, "pattern": formats.VISIBLE_TEXT},
+    )
 
 
 async def _update(call: TenantCaller, **change: Any) -> Settings:
