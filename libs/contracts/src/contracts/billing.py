@@ -28,6 +28,12 @@ class ReserveBookingQuota(Message):
 
     booking_id: str = Field(max_length=100)
     deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
+    hold_until: datetime | None = Field(
+        default=None,
+        description="Until when the booking may still commit or release the reservation (a "
+        "pending booking: past its expiry); it counts uncommitted at least that long, and "
+        "at least billing's own hold",
+    )
 
 
 class QuotaReserved(Message):

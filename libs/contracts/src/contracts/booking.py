@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -26,6 +26,15 @@ class BookingStatus(StrEnum):
 
 
 ACTIVE_STATUSES: Final = (BookingStatus.HELD, BookingStatus.PENDING, BookingStatus.CONFIRMED)
+
+# The calendar booking works in: availability dates from FIRST_DAY to LAST_DAY, booking
+# times (and time filters) from EARLIEST to before LATEST. Far inside what dates and times
+# can hold (Python's end at 9999-12-31), so a day's bounds in any zone, buffers and notice
+# never overflow; the gateway refuses anything outside with a 400.
+FIRST_DAY: Final = date(1970, 1, 1)
+LAST_DAY: Final = date(9998, 12, 31)
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class Value(BaseModel):
@@ -89,6 +98,24 @@ class CreateBooking(Message):
     description: str = Field(default="", max_length=5000)
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=128)
+    page_tenant_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The page's owner when the gateway derived booking_id from the "
+        "Idempotency-Key (get_page); booking refuses the request (page_changed) if the page "
+        "has another owner now",
+    )
+
+
+class GetPage(Message):
+    """Who owns a public page now (the gateway scopes an Idempotency-Key by it)."""
+
+    slug: str = Field(max_length=100)
+
+
+class Page(Message):
+    slug: str
+    page_tenant_id: str = Field(description="The tenant whose page it is")
 
 
 class BookingReply(Message):
@@ -140,6 +167,10 @@ CREATE_BOOKING: Final[Rpc[CreateBooking, BookingReply]] = Rpc(
     subjects.command(BOOKING, "create_booking"), CreateBooking, BookingReply,
     "Run the booking saga: hold, check the calendars, reserve quota, write the event, confirm",
 )  # fmt: skip
+GET_PAGE: Final[Rpc[GetPage, Page]] = Rpc(
+    subjects.command(BOOKING, "get_page"), GetPage, Page,
+    "The owner of an open public page (404 page_not_found otherwise)",
+)  # fmt: skip
 GET_PUBLIC_BOOKING: Final[Rpc[GetPublicBooking, BookingReply]] = Rpc(
     subjects.command(BOOKING, "get_public_booking"), GetPublicBooking, BookingReply,
     "The status of a booking made on a public page",
@@ -182,7 +213,7 @@ BOOKING_FAILED: Final = _event("booking_failed", "a booking failed and was compe
 
 RPCS: Final = (
     GET_AVAILABILITY, CREATE_BOOKING, GET_PUBLIC_BOOKING, GET_BOOKING, LIST_BOOKINGS,
-    CONFIRM_BOOKING, DECLINE_BOOKING, CANCEL_BOOKING,
+    CONFIRM_BOOKING, DECLINE_BOOKING, CANCEL_BOOKING, GET_PAGE,
 )  # fmt: skip
 EVENTS: Final = (
     BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_PENDING, BOOKING_DECLINED, BOOKING_CANCELLED,

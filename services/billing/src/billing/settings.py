@@ -26,9 +26,10 @@ class BillingSettings(ServiceSettings):
         default=50 * 3600.0,
         gt=0,
         description=(
-            "How long a booking-quota reservation counts before it expires uncommitted; "
-            "longer than booking's pending expiry (48 h), since a pending booking commits "
-            "its reservation only when the owner confirms"
+            "How long a booking-quota reservation counts before it expires uncommitted, at "
+            "least; a booking that needs longer asks for it with the reservation (a pending "
+            "one: until past its expiry, CORTEX_BOOKING_PENDING_EXPIRY_HOURS), so the two "
+            "settings are independent"
         ),
     )
     quota_sweep_seconds: float = Field(

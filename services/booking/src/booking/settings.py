@@ -17,7 +17,11 @@ class BookingSettings(ServiceSettings):
         description="How long a hold may stay unfinished before recovery ends it",
     )
     pending_expiry_hours: float = Field(
-        default=48.0, gt=0, description="How long a pending booking waits for the owner"
+        default=48.0,
+        gt=0,
+        le=24 * 366,
+        description="How long a pending booking waits for the owner (at most a year); its "
+        "quota reservation is held as long, whatever billing's own hold",
     )
     participant_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long the saga waits for calendars and billing"

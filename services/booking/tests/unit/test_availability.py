@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -450,6 +450,60 @@ def test_check_slot_accepts_any_zone_and_fixed_offsets() -> None:
     rules = Rules(timezone="UTC")
     plus_two = datetime.fromisoformat("2026-03-16T11:00:00+02:00")  # 09:00Z
     check_slot(rules, plus_two, plus_two + timedelta(minutes=45), [], EARLY_MARCH)
+
+
+# --- the edges of the calendar ------------------------------------------------------------------
+
+PLUS_14 = timezone(timedelta(hours=14))
+MINUS_12 = timezone(timedelta(hours=-12))
+
+
+@pytest.mark.parametrize(
+    ("day", "tz"),
+    [
+        (date(9999, 12, 31), "UTC"),
+        (date(9999, 12, 31), "Pacific/Kiritimati"),
+        (date(1, 1, 1), "Pacific/Kiritimati"),  # east of UTC: midnight is in year 0
+        (date(1, 1, 1), "UTC"),
+        (date(1969, 12, 31), "UTC"),
+    ],
+)
+def test_days_at_the_calendars_edges_are_refused_not_overflowed(day: date, tz: str) -> None:
+    rules = Rules(timezone="Etc/GMT+12", working_hours={d: [("00:00", "24:00")] for d in EVERY_DAY})
+    with pytest.raises(SlotRefused) as caught:
+        free_windows(rules, day, tz, 30, [], EARLY_MARCH)
+    assert caught.value.code == "date_out_of_range"
+    with pytest.raises(SlotRefused):
+        local_day_bounds(day, tz)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(9999, 12, 31, 23, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+        (
+            datetime(9999, 12, 31, 23, 0, tzinfo=MINUS_12),
+            datetime(9999, 12, 31, 23, 30, tzinfo=MINUS_12),
+        ),
+        (datetime(1, 1, 1, 0, 0, tzinfo=PLUS_14), datetime(1, 1, 1, 0, 30, tzinfo=PLUS_14)),
+        (datetime(1, 1, 1, 0, 0, tzinfo=UTC), datetime(1, 1, 1, 0, 30, tzinfo=UTC)),
+        (datetime(2026, 3, 16, 10, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+    ],
+)
+def test_slots_at_the_calendars_edges_are_refused_not_overflowed(
+    start: datetime, end: datetime
+) -> None:
+    rules = Rules(timezone="Pacific/Kiritimati", buffer_minutes=240, max_advance_days=365)
+    busy = [(datetime(9999, 12, 31, 22, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC))]
+    assert refusal(rules, start, end, busy) == "date_out_of_range"
+
+
+def test_the_last_day_of_the_calendar_still_computes() -> None:
+    whole_days = {d: [("00:00", "24:00")] for d in EVERY_DAY}
+    rules = Rules(timezone="Etc/GMT-14", working_hours=whole_days, buffer_minutes=240)
+    for tz in ("Etc/GMT+12", "Etc/GMT-14"):
+        assert free_windows(rules, date(9998, 12, 31), tz, 30, [], EARLY_MARCH) == []
+        assert free_windows(rules, date(1970, 1, 1), tz, 30, [], EARLY_MARCH) == []
 
 
 # --- inputs refused ------------------------------------------------------------------------------

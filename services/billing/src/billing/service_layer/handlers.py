@@ -473,6 +473,13 @@ async def _take_or_refuse(
     return used, limit
 
 
+def _hold_until(cmd: msg.ReserveBookingQuota, cfg: Billing) -> Any:
+    """A reservation counts for billing's hold, or longer when the booking asks for it (a
+    pending booking commits only when its owner confirms, up to its own expiry)."""
+    held = sa.func.now() + cfg.hold
+    return held if cmd.hold_until is None else sa.func.greatest(held, cmd.hold_until)
+
+
 async def reserve_booking_quota(
     cmd: msg.ReserveBookingQuota, uow_factory: UowFactory, cfg: Billing
 ) -> msg.QuotaReserved:
@@ -489,7 +496,7 @@ async def reserve_booking_quota(
                     tenant_id=tenant_id,
                     month=month,
                     state="reserved",
-                    expires_at=sa.func.now() + cfg.hold,
+                    expires_at=_hold_until(cmd, cfg),
                 )
                 .on_conflict_do_nothing()
                 .returning(quota_reservations.c.booking_id)
@@ -516,7 +523,7 @@ async def reserve_booking_quota(
                 .values(
                     state="reserved",
                     month=month,
-                    expires_at=sa.func.now() + cfg.hold,
+                    expires_at=_hold_until(cmd, cfg),
                     released_at=None,
                 )
             )

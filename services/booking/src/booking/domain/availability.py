@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contracts.booking import EARLIEST, FIRST_DAY, LAST_DAY, LATEST
+
 Interval = tuple[datetime, datetime]
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -94,13 +96,37 @@ class Rules:
 class SlotRefused(ValueError):
     """A slot the rules refuse. ``code`` is for machines, ``str(exc)`` a sentence for people.
 
-    Codes: ``invalid_range``, ``invalid_length``, ``too_soon``, ``too_far``,
-    ``outside_working_hours``, ``slot_unavailable``.
+    Codes: ``date_out_of_range``, ``invalid_range``, ``invalid_length``, ``too_soon``,
+    ``too_far``, ``outside_working_hours``, ``slot_unavailable``.
     """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def check_day(day: date) -> None:
+    """Refuse a date outside the calendar this engine works in (``FIRST_DAY``..``LAST_DAY``):
+    near the ends of what dates can hold, a day's bounds in a far zone do not exist."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise SlotRefused(
+            "date_out_of_range",
+            f"The date must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}.",
+        )
+
+
+def check_moments(*moments: datetime) -> None:
+    """Refuse times without an offset, or outside ``[EARLIEST, LATEST)``; compared without
+    converting them, since ``0001-01-01T00:00+14:00`` has no UTC value a datetime can hold."""
+    for moment in moments:
+        if moment.utcoffset() is None:
+            raise SlotRefused("invalid_range", "Start and end must carry a time zone offset.")
+        if not EARLIEST <= moment < LATEST:
+            raise SlotRefused(
+                "date_out_of_range",
+                f"Times must lie between {EARLIEST.date().isoformat()} and "
+                f"{LATEST.date().isoformat()} (UTC).",
+            )
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
@@ -119,6 +145,7 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
 
 def local_day_bounds(day: date, tz: str) -> Interval:
     """``[local midnight, next local midnight)`` of ``day`` in ``tz``, as UTC instants."""
+    check_day(day)
     zone = _zone(tz)
     return _instant(datetime.combine(day, time()), zone), _instant(
         datetime.combine(day + _DAY, time()), zone
@@ -225,11 +252,11 @@ def check_slot(
     """Accept ``[start, end)`` exactly when it lies inside :func:`free_intervals`.
 
     Raises :class:`SlotRefused` with the first reason that applies, in this order:
-    ``invalid_range``, ``invalid_length``, ``too_soon``, ``too_far``,
-    ``outside_working_hours``, ``slot_unavailable``.
+    ``invalid_range`` (no offset), ``date_out_of_range``, ``invalid_range``,
+    ``invalid_length``, ``too_soon``, ``too_far``, ``outside_working_hours``,
+    ``slot_unavailable``.
     """
-    if start.utcoffset() is None or end.utcoffset() is None:
-        raise SlotRefused("invalid_range", "Start and end must carry a time zone offset.")
+    check_moments(start, end)
     lo, hi = _utc(start), _utc(end)
     if hi <= lo:
         raise SlotRefused("invalid_range", "The end must come after the start.")

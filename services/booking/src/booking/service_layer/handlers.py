@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from booking.adapters.free_busy_cache import FreeBusyCache
 from booking.adapters.tables import bookings, owners
@@ -90,10 +90,13 @@ async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> b
     }
     statement = pg_insert(owners).values(tenant_id=settings.tenant_id, **values)
     newer = statement.excluded
+    # calendars place floating and all-day events in the owner's zone: a new zone makes the
+    # free/busy answers cached under the old one stale
+    zone_moved = sa.case((owners.c.timezone != newer.timezone, 1), else_=0)
     applied = await uow.execute(
         statement.on_conflict_do_update(
             index_elements=["tenant_id"],
-            set_=values,
+            set_={**values, "calendars_version": owners.c.calendars_version + zone_moved},
             where=sa.and_(
                 owners.c.deleted.is_(False),
                 sa.or_(
@@ -323,6 +326,10 @@ async def _busy(
 
 
 async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availability:
+    try:
+        availability.check_day(cmd.day)
+    except availability.SlotRefused as refused:
+        raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
     async with ctx.reader() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
     tz_name = cmd.timezone or owner.timezone
@@ -348,6 +355,12 @@ async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availa
         duration_minutes=duration,
         slots=[msg.Slot(start=s, end=e) for s, e in windows],
     )
+
+
+async def get_page(cmd: msg.GetPage, ctx: Context) -> msg.Page:
+    async with ctx.reader() as uow:
+        owner = await _owner_by_slug(uow, cmd.slug)
+    return msg.Page(slug=owner.slug, page_tenant_id=owner.tenant_id)
 
 
 # --- the saga ------------------------------------------------------------------------------------
@@ -383,13 +396,15 @@ async def _load(uow: UnitOfWork, booking_id: str, lock: bool = False) -> sa.Row[
 
 async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingReply:
     """Validate, hold, prepare (calendar live check, quota), commit; compensate on failure."""
-    start, end = cmd.start.astimezone(UTC), cmd.end.astimezone(UTC)
+    start, end = _range(cmd)
     if end <= start:
         raise ServiceError(
             ErrorKind.INVALID, "invalid_range", "The booking must end after it starts."
         )
     async with ctx.reader() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
+    if cmd.page_tenant_id is not None and cmd.page_tenant_id != owner.tenant_id:
+        raise PAGE_CHANGED
     if cmd.idempotency_key:
         replay = await _settled_replay(ctx, owner.tenant_id, cmd)
         if replay is not None:
@@ -417,6 +432,9 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
         availability.check_slot(rules, start, end, busy, now)
     except availability.SlotRefused as refused:
         if refused.code == "slot_unavailable":
+            own = await _own_booking(ctx, owner.tenant_id, cmd, start, end)
+            if own is not None:
+                return own
             raise await _conflict(ctx, cmd, owner, start, end, zone) from refused
         raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
     needs_confirmation = bool(owner.booking_rules.get("confirm_before_booking", False))
@@ -487,12 +505,71 @@ async def create_booking(cmd: msg.CreateBooking, ctx: Context) -> msg.BookingRep
         if constraint == "bookings_pkey":
             async with ctx.reader() as uow:
                 existing = await _load(uow, cmd.booking_id)
+            if existing is not None and existing.tenant_id != owner.tenant_id:
+                raise ServiceError(
+                    ErrorKind.CONFLICT,
+                    "booking_id_taken",
+                    "This booking id belongs to another page's booking; send the request "
+                    "again with a new Idempotency-Key.",
+                ) from exc
             if existing is not None:
                 return msg.BookingReply(booking=_info(existing), replayed=True)
         if constraint == "bookings_no_overlap":
+            own = await _own_booking(ctx, owner.tenant_id, cmd, start, end)
+            if own is not None:
+                return own
             raise await _conflict(ctx, cmd, owner, start, end, zone, own_only=True) from exc
         raise
     return await _prepare_and_commit(ctx, cmd, row)
+
+
+PAGE_CHANGED = ServiceError(
+    ErrorKind.CONFLICT,
+    "page_changed",
+    "This page changed owner while the request was on its way; send it again.",
+)
+
+
+def _range(cmd: msg.CreateBooking) -> tuple[datetime, datetime]:
+    """The requested slot in UTC; a time outside the calendar booking works in is refused
+    before any arithmetic on it (``date_out_of_range``)."""
+    try:
+        availability.check_moments(cmd.start, cmd.end)
+    except availability.SlotRefused as refused:
+        raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
+    return cmd.start.astimezone(UTC), cmd.end.astimezone(UTC)
+
+
+async def _own_booking(
+    ctx: Context, tenant_id: str, cmd: msg.CreateBooking, start: datetime, end: datetime
+) -> msg.BookingReply | None:
+    """The attendee's own active booking made by this very request, when a retry without
+    Idempotency-Key (after a 503, a 202 or a lost answer) finds the slot taken by it.
+
+    It is the same request when it names the same page owner, the same start and end,
+    the same attendee, and the gateway's hash of the whole body (title, description, name
+    included) is the same. Only a held, pending or confirmed booking is answered (a failed
+    one frees its slot: the retry books again). The answer tells the sender nothing the
+    request did not hold already, except the booking's id and status: whoever can send that
+    exact body could have booked it, and the slot is not theirs to take either way."""
+    if not cmd.request_hash:
+        return None
+    async with ctx.reader() as uow:
+        row = (
+            await uow.execute(
+                sa.select(bookings)
+                .where(
+                    bookings.c.tenant_id == tenant_id,
+                    bookings.c.start_at == start,
+                    bookings.c.end_at == end,
+                    bookings.c.attendee_email == cmd.attendee_email.strip(),
+                    bookings.c.request_hash == cmd.request_hash,
+                    bookings.c.status.in_(ACTIVE),
+                )
+                .limit(1)
+            )
+        ).first()
+    return msg.BookingReply(booking=_info(row), replayed=True) if row is not None else None
 
 
 REPLAY_WAIT_SECONDS = 1.0
@@ -504,8 +581,8 @@ async def _settled_replay(
     """The first answer to this Idempotency-Key, once there is one.
 
     A retry that arrives while the first request's saga still runs waits a moment for its
-    outcome; past that it is told to retry (409 ``idempotency_key_in_use``): a replayed
-    "held" would read as a booking made when it may still fail.
+    outcome; past that the answer is the booking as it stands, ``held`` (the gateway
+    answers 202 with its status URL, never a 201 for a booking that may still fail).
     """
     deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_SECONDS
     while True:
@@ -514,11 +591,7 @@ async def _settled_replay(
         if replay is None or replay.booking.status is not msg.BookingStatus.HELD:
             return replay
         if asyncio.get_running_loop().time() >= deadline:
-            raise ServiceError(
-                ErrorKind.CONFLICT,
-                "idempotency_key_in_use",
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-            )
+            return replay
         await asyncio.sleep(0.05)
 
 
@@ -680,6 +753,7 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
             bill.ReserveBookingQuota(
                 **cmd.caused(tenant_id=held.tenant_id),
                 booking_id=held.id,
+                hold_until=_quota_hold_until(ctx, held),
                 deadline=_deadline(ctx),
             ),
             timeout=ctx.participant_timeout,
@@ -712,10 +786,40 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
     return await _write_and_confirm(ctx, cmd, held.id, Step.PREPARING)
 
 
+# What a participant answers when it refuses for good; anything else (unreachable, timed
+# out, a provider down or refusing the credentials, a crash) may pass
+DEFINITIVE_REFUSALS = frozenset(
+    {
+        ErrorKind.INVALID,
+        ErrorKind.UNAUTHORIZED,
+        ErrorKind.PAYMENT_REQUIRED,
+        ErrorKind.FORBIDDEN,
+        ErrorKind.NOT_FOUND,
+        ErrorKind.CONFLICT,
+    }
+)
+
+
+# how long past the booking's own deadline its quota reservation still counts: a confirm
+# at the last moment commits it after a participant's retries, or recovery's
+QUOTA_HOLD_MARGIN = timedelta(hours=2)
+
+
+def _quota_hold_until(ctx: Context, held: Any) -> datetime:
+    """Until when the booking may still commit its reservation: a pending one until past
+    its expiry (billing's own hold setting need not know booking's pending expiry)."""
+    waits = ctx.pending_expiry if held.needs_confirmation else timedelta(0)
+    return datetime.now(UTC) + waits + ctx.hold + QUOTA_HOLD_MARGIN
+
+
 async def _write_and_confirm(
     ctx: Context, cause: Message, booking_id: str, expected: Step
 ) -> msg.BookingReply:
-    """The pivot: write the provider event, then commit quota and confirm."""
+    """The pivot: write the provider event, then commit quota and confirm.
+
+    ``expected`` is ``awaiting_owner`` for the owner's confirm of a pending booking: then
+    only a definitive refusal of the write ends the booking; a failure that may pass
+    leaves it pending with its hold and quota (:func:`_back_to_owner`), answered 503."""
     row = await _step(ctx, booking_id, expected, Step.WRITING)
     if row is None:
         raise ServiceError(ErrorKind.CONFLICT, "booking_changed", "The booking changed meanwhile.")
@@ -736,6 +840,14 @@ async def _write_and_confirm(
         )
     except ServiceError as exc:
         message = f"The booking could not be written to the owner's calendar: {exc.reply.message}"
+        if expected is Step.AWAITING_OWNER and exc.kind not in DEFINITIVE_REFUSALS:
+            await _back_to_owner(ctx, booking_id)
+            raise ServiceError(
+                ErrorKind.UNAVAILABLE,
+                "calendar_unavailable",
+                f"{message} The booking is still pending and holds its slot: confirm it again "
+                "shortly.",
+            ) from exc
         await _undo(ctx, cause, booking_id, message)
         raise ServiceError(ErrorKind.UPSTREAM, "calendar_write_failed", message) from exc
     event = (
@@ -743,14 +855,36 @@ async def _write_and_confirm(
         if written.provider is not None and written.calendar_id and written.uid
         else None
     )
-    if (
-        await _step(
-            ctx, booking_id, Step.WRITING, Step.COMMITTING, event_written=True, calendar_event=event
-        )
-        is None
-    ):
+    committed = await _step(
+        ctx, booking_id, Step.WRITING, Step.COMMITTING, event_written=True, calendar_event=event
+    )
+    if committed is None:
         return await _current(ctx, booking_id)
-    return await _finish(ctx, cause, booking_id)
+    return await _past_the_pivot(ctx, cause, committed)
+
+
+async def _back_to_owner(ctx: Context, booking_id: str) -> None:
+    """An owner's confirm that did not get past the pivot: the booking is pending again,
+    with its hold and quota, until the owner confirms once more, declines, or it expires.
+    The write may have happened (a timeout): ``event_written`` has the event deleted by
+    its UID if the booking ends without a confirm."""
+    await _step(ctx, booking_id, Step.WRITING, Step.AWAITING_OWNER, event_written=True)
+
+
+async def _past_the_pivot(ctx: Context, cause: Message, committed: Any) -> msg.BookingReply:
+    """The event is written and recorded: the booking is made, and recovery confirms it
+    whatever happens now. When the confirmation cannot be finished at once (billing or
+    the database out of reach), it is left to recovery and the answer is the booking as it
+    stands (not confirmed yet: the gateway answers 202 with its status URL), never an
+    error."""
+    try:
+        return await _finish(ctx, cause, committed.id)
+    except (ServiceError, DBAPIError, OSError) as exc:
+        log.warning(
+            "confirmation left to recovery",
+            extra={"booking_id": committed.id, "error": repr(exc)[:300]},
+        )
+        return msg.BookingReply(booking=_info(committed))
 
 
 async def _finish(ctx: Context, cause: Message, booking_id: str) -> msg.BookingReply:
@@ -932,7 +1066,8 @@ async def _recover_one(ctx: Context, cause: Message, row: Any) -> None:
             "Nobody confirmed it in time.",
         )
         return
-    what = recovery_for(step, row.event_written)
+    confirming = row.status == msg.BookingStatus.PENDING.value  # an owner's confirm
+    what = recovery_for(step, row.event_written, confirming=confirming)
     log.info(
         "recovering saga", extra={"booking_id": row.id, "step": step.value, "action": what.value}
     )
@@ -942,6 +1077,8 @@ async def _recover_one(ctx: Context, cause: Message, row: Any) -> None:
         await _finish(ctx, cause, row.id)
     elif what is Recovery.RELEASE:
         await _release(ctx, cause, row)
+    elif what is Recovery.RETURN:
+        await _back_to_owner(ctx, row.id)
     elif what is Recovery.BACKWARD:
         await _compensate(
             ctx, cause, row.id, "The booking did not complete in time.", thorough=True
@@ -988,12 +1125,17 @@ def _uncursor(text: str) -> tuple[datetime, str]:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or not booking_id:
             raise ValueError(raw)
+        availability.check_moments(moment)
         return moment, booking_id
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(ErrorKind.INVALID, "invalid_cursor", "The cursor is not valid.") from exc
 
 
 async def list_bookings(cmd: msg.ListBookings, ctx: Context) -> msg.BookingList:
+    try:
+        availability.check_moments(*(m for m in (cmd.start, cmd.end) if m is not None))
+    except availability.SlotRefused as refused:
+        raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
     query = sa.select(bookings).where(bookings.c.tenant_id == (cmd.tenant_id or ""))
     if cmd.status is not None:
         query = query.where(bookings.c.status == cmd.status.value)
@@ -1041,8 +1183,9 @@ async def confirm_booking(cmd: msg.ChangeBooking, ctx: Context) -> msg.BookingRe
 async def _end_pending(
     ctx: Context, cause: Message, booking_id: str, status: msg.BookingStatus, spec: Any, reason: str
 ) -> msg.BookingReply:
+    # a confirm that failed may have left an event (``event_written``): deleted with it
     ended = await _end(
-        ctx, cause, booking_id, Step.AWAITING_OWNER, status, spec, reason, delete_event=False
+        ctx, cause, booking_id, Step.AWAITING_OWNER, status, spec, reason, delete_event=None
     )
     if ended is None:
         raise ServiceError(ErrorKind.CONFLICT, "not_pending", "The booking is no longer pending.")
@@ -1058,7 +1201,7 @@ async def _end(
     spec: Any,
     reason: str,
     *,
-    delete_event: bool,
+    delete_event: bool | None,
     release_quota: bool = True,
 ) -> msg.BookingReply | None:
     """End a booking for good (cancelled, declined, expired); None if it moved meanwhile.
@@ -1069,7 +1212,8 @@ async def _end(
     that moment. The releases follow; when a participant cannot be reached they are left to
     the recovery loop, which retries them until they succeed (:func:`_release`), and the
     answer is still the ended booking: an owner's cancellation does not wait on a calendar
-    server that is down."""
+    server that is down. ``delete_event`` None: as the row says (``event_written``)."""
+    written = bookings.c.event_written if delete_event is None else delete_event
 
     async def decide() -> sa.Row[Any] | None:
         async with ctx.uow() as uow:
@@ -1083,7 +1227,7 @@ async def _end(
                         status=status.value,
                         reason=reason[:500],
                         hold_expires_at=None,
-                        event_written=delete_event,
+                        event_written=written,
                         quota_reserved=release_quota,
                         updated_at=sa.func.now(),
                     )
@@ -1199,19 +1343,39 @@ async def settle_unanswered(cmd: msg.CreateBooking, ctx: Context) -> None:
 
 
 async def _record_refusal(ctx: Context, cmd: msg.CreateBooking, reason: str) -> None:
+    try:
+        availability.check_moments(cmd.start, cmd.end)
+    except availability.SlotRefused:
+        # no gateway hands such a request over (it refuses it with a 400): nothing to keep
+        log.warning("a handed-over request outside the calendar", extra={"id": cmd.booking_id})
+        return
     async with ctx.uow() as uow:
-        try:
-            owner = await _owner_by_slug(uow, cmd.slug)
-        except ServiceError:
+        if cmd.page_tenant_id is not None:  # the page's owner when the request was sent
+            owner = (
+                await uow.execute(
+                    sa.select(owners).where(
+                        owners.c.tenant_id == cmd.page_tenant_id, owners.c.deleted.is_(False)
+                    )
+                )
+            ).first()
+        else:
+            try:
+                owner = await _owner_by_slug(uow, cmd.slug)
+            except ServiceError:
+                owner = None
+        if owner is None:
             return  # no such page: its status URL answers 404, which is the truth
-        start, end = cmd.start.astimezone(UTC), max(cmd.end, cmd.start).astimezone(UTC)
+        # a refused range (end at or before start) is kept as its start, one microsecond
+        # long: every row holds the range constraint (end after start)
+        start = cmd.start.astimezone(UTC)
+        end = max(cmd.end.astimezone(UTC), start + timedelta(microseconds=1))
         row = (
             await uow.execute(
                 pg_insert(bookings)
                 .values(
                     id=cmd.booking_id,
                     tenant_id=owner.tenant_id,
-                    slug=owner.slug,
+                    slug=cmd.slug.strip().lower(),
                     title=clean_text(cmd.title, 200) or "Booking",
                     description=clean_text(cmd.description, 5000),
                     attendee_email=clean_text(cmd.attendee_email, 320),

@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts import booking as msg
+from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
-from gateway.deps import PublicCaller, TenantCaller
+from gateway.deps import Caller, PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.handover import hand_over_booking
 from gateway.limits import limited
@@ -49,7 +50,10 @@ class AvailabilityOut(BaseModel):
 async def availability(
     slug: Slug,
     call: PublicCaller,
-    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD")],
+    day: Annotated[
+        date,
+        Query(alias="date", description="YYYY-MM-DD", ge=msg.FIRST_DAY, le=msg.LAST_DAY),
+    ],
     duration: Annotated[int | None, Query(ge=5, le=720, description="minutes")] = None,
     timezone: Annotated[
         str | None, Query(max_length=100, description="IANA zone"), Printable
@@ -70,8 +74,8 @@ async def availability(
 
 class BookingIn(BaseModel):
     title: str = Field(min_length=1, max_length=200, examples=["Meeting with Alice"])
-    start: AwareDatetime = Field(examples=["2026-03-15T14:00:00Z"])
-    end: AwareDatetime = Field(examples=["2026-03-15T15:00:00Z"])
+    start: AwareDatetime = Field(examples=["2026-03-15T14:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST)
+    end: AwareDatetime = Field(examples=["2026-03-15T15:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST)
     attendee_email: str = Field(min_length=3, max_length=320)
     attendee_name: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=5000)
@@ -101,13 +105,19 @@ class BookingDetail(BookingOut):
     created_at: datetime
 
 
-def _booking_id(slug: str, idempotency_key: str | None) -> str:
+async def _booking_id(
+    call: Caller, slug: str, idempotency_key: str | None
+) -> tuple[str, str | None]:
     """A fresh id; with an Idempotency-Key the same id for every retry, so a retry and the
-    first request (and its 202) are one booking."""
+    first request (and its 202) are one booking. The key is the page owner's: the id is
+    derived from the tenant that owns the page now, its slug and the key (a slug that
+    passes to another tenant gives the same key another id), and that tenant goes with the
+    request, refused if the page changed owner on the way. Returns the id and the tenant."""
     if idempotency_key is None:
-        return f"bk_{secrets.token_hex(10)}"
-    digest = hashlib.sha256(f"{slug.strip().lower()}\n{idempotency_key}".encode())
-    return f"bk_{digest.hexdigest()[:20]}"
+        return f"bk_{secrets.token_hex(10)}", None
+    page = await call(msg.GET_PAGE, slug=slug)
+    scope = f"{page.page_tenant_id}\n{page.slug}\n{idempotency_key}"
+    return f"bk_{hashlib.sha256(scope.encode()).hexdigest()[:20]}", page.page_tenant_id
 
 
 class Accepted(BaseModel):
@@ -118,6 +128,27 @@ class Accepted(BaseModel):
 
 def _out(info: msg.BookingInfo) -> BookingOut:
     return BookingOut(**info.model_dump(include=set(BookingOut.model_fields)))
+
+
+def _accepted(slug: str, booking_id: str) -> JSONResponse:
+    accepted = Accepted(booking_id=booking_id, status_url=f"/public/{slug}/bookings/{booking_id}")
+    return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+def _booked(slug: str, info: msg.BookingInfo) -> Any:
+    """What a booking request is answered with, from the booking as it stands: 201 only
+    when it is made (``confirmed``, or ``pending`` the owner's confirmation); 202 with
+    its status URL while its saga still runs (``held``: past the pivot it will be
+    confirmed); an ended one (a retry of a request that failed, or of a booking since
+    cancelled, declined or expired) is a 409 saying so."""
+    if info.status in (msg.BookingStatus.CONFIRMED, msg.BookingStatus.PENDING):
+        return _out(info)
+    if info.status is msg.BookingStatus.HELD:
+        return _accepted(slug, info.booking_id)
+    reason = info.reason or f"The booking was {info.status.value}."
+    if info.status is not msg.BookingStatus.FAILED:
+        reason = f"This booking was {info.status.value}: {reason}"
+    raise ServiceError(ErrorKind.CONFLICT, f"booking_{info.status.value}", reason)
 
 
 def _detail(info: msg.BookingInfo) -> BookingDetail:
@@ -146,9 +177,11 @@ async def book(
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
+    booking_id, page_tenant_id = await _booking_id(call, slug, idempotency_key)
     command = call.message(
         msg.CREATE_BOOKING,
-        booking_id=_booking_id(slug, idempotency_key),
+        booking_id=booking_id,
+        page_tenant_id=page_tenant_id,
         slug=slug,
         title=body.title,
         start=body.start,
@@ -168,12 +201,8 @@ async def book(
         # the saga may go on, or the request may never have reached booking: hand it over
         # durably so that booking settles it either way, then answer where to look
         await hand_over_booking(request.app, command)
-        accepted = Accepted(
-            booking_id=command.booking_id,
-            status_url=f"/public/{slug}/bookings/{command.booking_id}",
-        )
-        return JSONResponse(accepted.model_dump(), status_code=202)
-    return _out(reply.booking)
+        return _accepted(slug, command.booking_id)
+    return _booked(slug, reply.booking)
 
 
 @public.get("/{slug}/bookings/{booking_id}", response_model=BookingOut, responses=documented(404))
@@ -191,8 +220,10 @@ class BookingPage(BaseModel):
 async def list_bookings(
     call: TenantCaller,
     status: msg.BookingStatus | None = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[
+        AwareDatetime | None, Query(alias="from", ge=msg.EARLIEST, lt=msg.LATEST)
+    ] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to", ge=msg.EARLIEST, lt=msg.LATEST)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
 ) -> BookingPage:
@@ -213,11 +244,23 @@ async def get_booking(booking_id: BookingId, call: TenantCaller) -> BookingDetai
 
 
 @owner.post(
-    "/{booking_id}/confirm", response_model=BookingDetail, responses=documented(401, 404, 409, 502)
+    "/{booking_id}/confirm",
+    response_model=BookingDetail,
+    responses={
+        202: {"model": BookingDetail, "description": "Confirmed; recorded shortly (pending)"},
+        **documented(401, 404, 409, 502),
+    },
 )
-async def confirm(booking_id: BookingId, call: TenantCaller) -> BookingDetail:
-    """Confirm a pending booking: writes the calendar event and commits the quota."""
-    return _detail((await call(msg.CONFIRM_BOOKING, booking_id=booking_id)).booking)
+async def confirm(booking_id: BookingId, call: TenantCaller) -> Any:
+    """Confirm a pending booking: writes the calendar event and commits the quota. When the
+    calendar cannot be written right now (503 with Retry-After), the booking stays pending
+    and holds its slot: confirm again. Once the event is written the confirmation cannot
+    fail: if it is not recorded at once (billing unreachable), the answer is 202 with the
+    booking still ``pending``, and it turns ``confirmed`` shortly."""
+    booking = (await call(msg.CONFIRM_BOOKING, booking_id=booking_id)).booking
+    if booking.status is msg.BookingStatus.PENDING:
+        return JSONResponse(_detail(booking).model_dump(mode="json"), status_code=202)
+    return _detail(booking)
 
 
 @owner.post(
