@@ -177,7 +177,11 @@ def test_a_booking_right_after_a_change_obeys_it(system: System) -> None:
     assert not wrong, wrong
 
 
-def _caldav_owner(system: System, owner: Owner, day: date) -> tuple[str, str]:
+def _caldav_owner(
+    system: System, owner: Owner, day: date, *, floating: bool = False
+) -> tuple[str, str]:
+    """A Radicale calendar for ``owner`` with one event on ``day``: 10:00-11:00 UTC, or
+    09:00-10:00 floating (the owner's local time, wherever that is)."""
     user, password = owner.slug, uuid.uuid4().hex
     system.radicale.add_user(user, password)
     url = f"{system.radicale.url}{user}/work/"
@@ -191,7 +195,12 @@ def _caldav_owner(system: System, owner: Owner, day: date) -> tuple[str, str]:
     ics = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//cortex tests//EN\r\nBEGIN:VEVENT\r\n"
         f"UID:busy-{owner.slug}\r\nDTSTAMP:{stamp}T000000Z\r\n"
-        f"DTSTART:{stamp}T100000Z\r\nDTEND:{stamp}T110000Z\r\nSUMMARY:Busy\r\n"
+        + (
+            f"DTSTART:{stamp}T090000\r\nDTEND:{stamp}T100000\r\n"
+            if floating
+            else f"DTSTART:{stamp}T100000Z\r\nDTEND:{stamp}T110000Z\r\n"
+        )
+        + "SUMMARY:Busy\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n"
     )
     created = httpx.put(
@@ -253,4 +262,39 @@ def test_every_read_after_a_calendar_change_sees_it(system: System) -> None:
         assert gone.status_code == 200, gone.text
         if not _ten_is_free(write, owner.slug, day):
             stale.append(f"round {i}: busy at 10:00 right after disconnecting")
+    assert not stale, stale
+
+
+def test_a_zone_change_places_floating_events_before_it_is_answered(system: System) -> None:
+    """A floating 09:00-10:00 event is 09:00-10:00 in whatever zone the owner is in: the
+    read right after a zone change finds 09:00 busy in the new zone (calendars re-placed the
+    event, booking dropped the free/busy answers cached under the old zone)."""
+    owner = make_owner(system)
+    day = (datetime.now(UTC) + timedelta(days=7)).date()
+    gw = system.gateways
+    put(gw[0], owner, "working-hours", hours("06:00", "20:00"))
+    user, password = _caldav_owner(system, owner, day, floating=True)
+    connected = httpx.post(
+        f"{gw[1]}/api/v1/calendars/caldav",
+        json={"server_url": system.radicale.url, "username": user, "password": password},
+        headers=owner.auth, timeout=30,
+    )  # fmt: skip
+    assert connected.status_code == 201, connected.text
+    zones = ("Europe/Paris", "Asia/Tokyo", "America/New_York", "Australia/Sydney")
+    stale: list[str] = []
+    for i in range(16):
+        write, read = gw[i % 2], gw[(i + 1) % 2]
+        zone = zones[i % len(zones)]
+        availability(read, owner.slug, day)  # cache the answer under the old zone
+        put(write, owner, "timezone", {"timezone": zone})
+        got = availability(read, owner.slug, day, duration="60")
+        assert got.status_code == 200, got.text
+        assert got.json()["timezone"] == zone
+        local = [
+            (datetime.fromisoformat(s["start"]).strftime("%H:%M"),
+             datetime.fromisoformat(s["end"]).strftime("%H:%M"))
+            for s in got.json()["slots"]
+        ]  # fmt: skip
+        if local != [("06:00", "09:00"), ("10:00", "20:00")]:
+            stale.append(f"round {i} ({zone}): free {local}")
     assert not stale, stale
