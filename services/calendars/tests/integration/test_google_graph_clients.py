@@ -374,6 +374,9 @@ async def test_google_fetch_window(
     assert holiday.start == datetime(2025, 3, 12, tzinfo=PARIS)
     assert holiday.end == datetime(2025, 3, 13, tzinfo=PARIS)
     assert holiday.start == datetime(2025, 3, 11, 23, tzinfo=UTC)
+    # it keeps the calendar's zone: not placed again in the owner's
+    assert (holiday.local_start, holiday.local_end) == (None, None)
+    assert meeting.local_start is None
 
     [cancelled] = by_uid["c@x"]
     assert cancelled.status == "cancelled" and not cancelled.blocks
@@ -578,6 +581,11 @@ async def test_graph_all_day_in_mailbox_zone(
     )
     [holiday] = (await calendar.fetch_window("AAMkCal1", W_START, W_END)).events
     assert holiday.start == datetime(2025, 3, 12, tzinfo=PARIS)
+    # its dates, to be placed again when the owner's zone changes
+    assert (holiday.local_start, holiday.local_end) == (
+        datetime(2025, 3, 12),
+        datetime(2025, 3, 13),
+    )
 
 
 async def test_graph_changes_since(graph: tuple[FakeGraph, str], client: httpx.AsyncClient) -> None:

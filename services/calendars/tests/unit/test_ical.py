@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calendars.adapters.providers import RemoteEvent
-from calendars.domain.ical import PRODID, IcalError, event_ics, expand_ics
+from calendars.domain.ical import PRODID, IcalError, event_ics, expand_ics, wall_clock_to_utc
 from calendars.domain.intervals import busy_from_events
 
 
@@ -303,6 +303,29 @@ def test_recurring_all_day_event() -> None:
         (utc(2025, 10, 13, 22), utc(2025, 10, 14, 22), True, "2025-10-13T22:00:00+00:00"),
         (utc(2025, 10, 14, 22), utc(2025, 10, 15, 22), True, "2025-10-14T22:00:00+00:00"),
     ]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "Europe/Berlin", "UTC"])
+def test_wall_clock_times_are_kept_and_place_the_event_in_any_zone(zone: str) -> None:
+    """Floating and all-day events keep their wall-clock times: placed in another zone they
+    are where expanding in that zone puts them (a zone change needs no provider)."""
+    ics = calendar(
+        "UID:float\nDTSTART:20251102T013000\nDTEND:20251102T030000\nRRULE:FREQ=DAILY;COUNT=3",
+        "UID:trip\nDTSTART;VALUE=DATE:20251101\nDTEND;VALUE=DATE:20251103",
+        "UID:zoned\nDTSTART:20251101T100000Z\nDTEND:20251101T110000Z",
+    )
+    window = (utc(2025, 10, 30), utc(2025, 11, 10))
+    read_in_utc = expand_ics(ics, *window)
+    assert {e.uid for e in read_in_utc if e.local_start is None} == {"zoned"}
+    placed = sorted(
+        (
+            e.uid,
+            wall_clock_to_utc(e.local_start, zone) if e.local_start else e.start,
+            wall_clock_to_utc(e.local_end, zone) if e.local_end else e.end,
+        )
+        for e in read_in_utc
+    )
+    assert placed == sorted((e.uid, e.start, e.end) for e in expand_ics(ics, *window, zone))
 
 
 @pytest.mark.parametrize("owner_zone", ["Europe/Berlin", ZoneInfo("Europe/Berlin")])
