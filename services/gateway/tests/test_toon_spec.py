@@ -137,20 +137,27 @@ def test_strings_that_must_be_quoted(value: str, why: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["hello", "Ada_99", "a b", "café", "你好", "hello 👋 world", "a-b", "x.y", "#tag", "1.2.3"],
+    ["hello", "Ada_99", "a b", "café", "你好", "hello 👋 world", "a-b", "x.y", "a#b", "1.2.3"],
 )
 def test_strings_that_stay_bare(value: str) -> None:
     """§7.2: otherwise a string is written without quotes (inner spaces, Unicode, an inner
-    hyphen are fine; v3 has no comments, so a leading ``#`` is plain text)."""
+    hyphen or ``#`` are fine)."""
     assert encode({"s": value}) == f"s: {value}"
     assert encode(value) == value
 
 
 def test_quoting_beyond_the_musts() -> None:
     """Where §7.2 allows either, this encoder also quotes: a numeric-like string with a
-    leading ``+`` (JSON and host number parsers read it as a number), and any string with
-    a C0 control character or DEL (§15 asks for control characters to be quoted)."""
+    leading ``+`` (JSON and host number parsers read it as a number), any string with a C0
+    control character or DEL (§15 asks for control characters to be quoted), and a string
+    starting with ``#``: v3 has no comments, but later drafts do, and their decoders (such
+    as ``toon_format``'s) skip a line that starts with one, a table row or list item too."""
     assert encode({"s": "+1"}) == 's: "+1"'
+    assert encode({"s": "#tag"}) == 's: "#tag"'
+    assert encode(["#", "a"]) == '[2]: "#",a'
+    assert encode([{"a": "#x"}, {"a": "y"}]) == lines("[2]{a}:", '  "#x"', "  y")
+    assert toon_format.decode(encode(["#x"])) == ["#x"]
+    assert toon_format.decode(encode("#")) == "#"
     assert encode({"s": "+1.5e3"}) == 's: "+1.5e3"'
     assert encode({"s": "a\x00b"}) == 's: "a\x00b"'
 

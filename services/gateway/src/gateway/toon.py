@@ -111,7 +111,7 @@ class _Encoder:
         """§7.2; the document delimiter is the only one this encoder uses (§11.1)."""
         if (
             not text
-            or text[0] == "-"
+            or text[0] in "-#"  # "#": a comment where later drafts' decoders read a line
             or text[0].isspace()
             or text[-1].isspace()
             or "\ufeff" in (text[0], text[-1])  # a decoder drops it as a byte-order mark
