@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import subjects
 from contracts.envelope import Message
-from contracts.identity import TenantSettings
+from contracts.identity import ApplyOwnerSettings, OwnerSettingsApplied
 from contracts.rpc import EventSpec, Rpc
 
 CALENDARS = subjects.CALENDARS
@@ -177,18 +177,6 @@ class DeleteBookingEvent(Message):
 class BookingEventDeleted(Message):
     booking_id: str
     deleted: bool
-
-
-class ApplyOwnerSettings(Message):
-    """Settings identity just committed (with their version): calendars applies the owner's
-    zone now, as it would from the settings event (read-your-writes for floating and all-day
-    events); an older version changes nothing."""
-
-    settings: TenantSettings
-
-
-class OwnerSettingsApplied(Message):
-    settings_version: int = Field(description="The version calendars holds now (>= the one sent)")
 
 
 # --- events ----------------------------------------------------------------------------

@@ -231,6 +231,21 @@ class SettingsChanged(Message):
     changed: list[str]
 
 
+class ApplyOwnerSettings(Message):
+    """Settings identity just committed (with their version), handed by the gateway to a
+    service that keeps a projection of them before it answers the change (read-your-writes).
+    The projection applies them as it would the settings event: an older version changes
+    nothing."""
+
+    settings: TenantSettings
+
+
+class OwnerSettingsApplied(Message):
+    settings_version: int = Field(
+        description="The version the projection holds now (>= the one sent)"
+    )
+
+
 class ApiKeyCreatedEvent(Message):
     key_id: str
     name: str

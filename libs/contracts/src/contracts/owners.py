@@ -14,20 +14,10 @@ from typing import Final
 
 from contracts import subjects
 from contracts.envelope import Message
-from contracts.identity import TenantSettings
+from contracts.identity import ApplyOwnerSettings, OwnerSettingsApplied
 from contracts.rpc import Rpc
 
 BOOKING = subjects.BOOKING
-
-
-class ApplyOwnerSettings(Message):
-    """The settings identity just committed (with their version)."""
-
-    settings: TenantSettings
-
-
-class OwnerSettingsApplied(Message):
-    settings_version: int  # the version the projection holds now (>= the one sent)
 
 
 class OwnerCalendarsChanged(Message):

@@ -70,8 +70,8 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
 
     @runtime.rpc(owner_msg.APPLY_OWNER_SETTINGS)
     async def apply_owner_settings(
-        cmd: owner_msg.ApplyOwnerSettings,
-    ) -> owner_msg.OwnerSettingsApplied:
+        cmd: ident.ApplyOwnerSettings,
+    ) -> ident.OwnerSettingsApplied:
         return await handlers.apply_owner_settings(cmd, ctx)
 
     @runtime.rpc(owner_msg.OWNER_CALENDARS_CHANGED)

@@ -140,8 +140,8 @@ async def forget_owner(uow: UnitOfWork, event: ident.TenantDeleted) -> None:
 
 
 async def apply_owner_settings(
-    cmd: owner_msg.ApplyOwnerSettings, ctx: Context
-) -> owner_msg.OwnerSettingsApplied:
+    cmd: ident.ApplyOwnerSettings, ctx: Context
+) -> ident.OwnerSettingsApplied:
     """Read-your-writes: the settings identity just committed, applied before the gateway
     answers the change (the event that follows finds nothing newer)."""
     if not cmd.tenant_id:
@@ -158,7 +158,7 @@ async def apply_owner_settings(
             )
         ).scalar_one()
         await uow.commit()
-    return owner_msg.OwnerSettingsApplied(**cmd.caused(), settings_version=version)
+    return ident.OwnerSettingsApplied(**cmd.caused(), settings_version=version)
 
 
 async def owner_calendars_changed(

@@ -65,7 +65,9 @@ def bootstrap(settings: CalendarsSettings) -> ServiceRuntime:
         return await handlers.write_booking_event(cmd, ctx)
 
     @runtime.rpc(msg.APPLY_OWNER_SETTINGS)
-    async def apply_owner_settings(cmd: msg.ApplyOwnerSettings) -> msg.OwnerSettingsApplied:
+    async def apply_owner_settings(
+        cmd: identity.ApplyOwnerSettings,
+    ) -> identity.OwnerSettingsApplied:
         return await handlers.apply_owner_settings(cmd, ctx)
 
     @runtime.rpc(msg.DELETE_BOOKING_EVENT)

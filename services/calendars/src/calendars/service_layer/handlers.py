@@ -169,8 +169,8 @@ async def project_owner(uow: UnitOfWork, cause: Any, settings: identity.TenantSe
 
 
 async def apply_owner_settings(
-    cmd: msg.ApplyOwnerSettings, ctx: Context
-) -> msg.OwnerSettingsApplied:
+    cmd: identity.ApplyOwnerSettings, ctx: Context
+) -> identity.OwnerSettingsApplied:
     """The gateway's hand-over of settings identity just committed (read-your-writes)."""
     async with ctx.uow() as uow:
         await project_owner(uow, cmd, cmd.settings)
@@ -182,7 +182,7 @@ async def apply_owner_settings(
             )
         ).scalar()
         await uow.commit()
-    return msg.OwnerSettingsApplied(**cmd.caused(), settings_version=int(held or 0))
+    return identity.OwnerSettingsApplied(**cmd.caused(), settings_version=int(held or 0))
 
 
 async def _place_local_times(uow: UnitOfWork, cause: Any, tenant_id: str, zone: str) -> None:
