@@ -12,13 +12,19 @@ import re
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.config import JsonDict
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+from starlette.convertors import Convertor, register_url_convertor
 
 from contracts import formats
 from contracts.calendars import Provider
 from contracts.formats import IdPrefix
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PRINTABLE: Final = r"^[^\x00-\x1f\x7f]*$"
+"""The pattern OpenAPI states for what :data:`Printable` accepts."""
 
 
 def _printable(value: str | None) -> str | None:
@@ -27,14 +33,30 @@ def _printable(value: str | None) -> str | None:
     return value
 
 
-Printable = AfterValidator(_printable)
+class _Printable:
+    """Refuses a control character, and says so in the JSON schema (a ``pattern``, unless
+    the parameter states a stricter one)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_printable, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        stated = handler(schema)
+        for branch in stated.get("anyOf", [stated]):
+            if branch.get("type") == "string":
+                branch.setdefault("pattern", PRINTABLE)
+        return stated
+
+
+Printable = _Printable()
 """``Annotated[str, Path(...), Printable]``: a 400 when the value holds a control character."""
 
 PathText = Annotated[str, Path(), Printable]
 """A path segment without further constraints (the service checks its shape)."""
-
-PRINTABLE: Final = r"^[^\x00-\x1f\x7f]*$"
-"""The pattern OpenAPI states for what :data:`Printable` accepts."""
 
 
 def _id(prefix: IdPrefix, what: str) -> Any:
@@ -65,6 +87,33 @@ PageSlug = Annotated[
     ),
 ]
 """A public page's slug."""
+
+
+class _Segment(Convertor[str]):
+    """A path segment that is one of a few words: another word matches no route (404), so
+    that ``/api/v1/calendars/sync`` is no provider and its other methods are a 405."""
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+OAUTH_PROVIDERS: Final = ("google", "outlook")
+
+
+class _ProviderSegment(_Segment):
+    regex = "|".join(p.value for p in Provider)
+
+
+class _OAuthProviderSegment(_Segment):
+    regex = "|".join(OAUTH_PROVIDERS)
+
+
+# routes write ``{provider:provider}`` or ``{provider:oauth_provider}``
+register_url_convertor("provider", _ProviderSegment())
+register_url_convertor("oauth_provider", _OAuthProviderSegment())
 
 ProviderName = Annotated[Provider, Path(description="google, outlook or caldav")]
 """A calendar provider in a path."""
@@ -98,3 +147,36 @@ CURSOR: Final = {
     "description": "The ``next_cursor`` of the previous page (opaque; another is a 400).",
 }
 """``json_schema_extra`` of a page cursor (the service that issued it checks it)."""
+
+
+def _digit(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _digits_between(low: str, high: str) -> str:
+    """A regex for the numbers ``low``..``high``, both written with as many digits."""
+    width = len(low)
+    if low == "0" * width and high == "9" * width:
+        return "[0-9]" if width == 1 else f"[0-9]{{{width}}}"
+    if width == 1:
+        return _digit(int(low), int(high))
+    if low[0] == high[0]:
+        return low[0] + _group(_digits_between(low[1:], high[1:]))
+    rest = width - 1
+    parts = [low[0] + _group(_digits_between(low[1:], "9" * rest))]
+    if int(high[0]) - int(low[0]) > 1:
+        parts.append(
+            _digit(int(low[0]) + 1, int(high[0]) - 1) + _digits_between("0" * rest, "9" * rest)
+        )
+    parts.append(high[0] + _group(_digits_between("0" * rest, high[1:])))
+    return "|".join(parts)
+
+
+def _group(regex: str) -> str:
+    return f"(?:{regex})" if "|" in regex else regex
+
+
+def years(first: int, last: int) -> JsonDict:
+    """``json_schema_extra`` of a date or date-time whose year lies in ``first``..``last``
+    (JSON Schema has no minimum for a date; its year can be a pattern)."""
+    return {"pattern": f"^(?:{_digits_between(f'{first:04d}', f'{last:04d}')})-"}

@@ -8,24 +8,27 @@ import secrets
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts import booking as msg
+from contracts import formats
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway.deps import Caller, PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.handover import hand_over_booking
 from gateway.limits import limited
-from gateway.params import Printable
+from gateway.params import CURSOR, BookingId, PageSlug, Printable, schema_enum, years
 
 public = APIRouter(prefix="/public", tags=["public"])
 owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
 
-Slug = Annotated[str, Path(min_length=1, max_length=100), Printable]
-BookingId = Annotated[str, Path(max_length=100), Printable]
+Slug = PageSlug
+# the years every moment in range has, whatever its offset (the bounds themselves: 400)
+DAYS = years(msg.FIRST_DAY.year, msg.LAST_DAY.year)
+MOMENTS = years(msg.EARLIEST.year + 1, msg.LATEST.year - 2)
 
 
 class Slot(BaseModel):
@@ -52,11 +55,23 @@ async def availability(
     call: PublicCaller,
     day: Annotated[
         date,
-        Query(alias="date", description="YYYY-MM-DD", ge=msg.FIRST_DAY, le=msg.LAST_DAY),
+        Query(
+            alias="date",
+            description="YYYY-MM-DD",
+            ge=msg.FIRST_DAY,
+            le=msg.LAST_DAY,
+            json_schema_extra=DAYS,
+        ),
     ],
     duration: Annotated[int | None, Query(ge=5, le=720, description="minutes")] = None,
     timezone: Annotated[
-        str | None, Query(max_length=100, description="IANA zone"), Printable
+        str | None,
+        Query(
+            max_length=100,
+            description="IANA zone",
+            json_schema_extra=schema_enum(formats.time_zones()),
+        ),
+        Printable,
     ] = None,
 ) -> AvailabilityOut:
     """Free windows of at least ``duration`` minutes on ``date``, in ``timezone``'s offsets."""
@@ -74,9 +89,13 @@ async def availability(
 
 class BookingIn(BaseModel):
     title: str = Field(min_length=1, max_length=200, examples=["Meeting with Alice"])
-    start: AwareDatetime = Field(examples=["2026-03-15T14:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST)
-    end: AwareDatetime = Field(examples=["2026-03-15T15:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST)
-    attendee_email: str = Field(min_length=3, max_length=320)
+    start: AwareDatetime = Field(
+        examples=["2026-03-15T14:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS
+    )
+    end: AwareDatetime = Field(
+        examples=["2026-03-15T15:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS
+    )
+    attendee_email: str = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
     attendee_name: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=5000)
 
@@ -221,11 +240,17 @@ async def list_bookings(
     call: TenantCaller,
     status: msg.BookingStatus | None = None,
     start: Annotated[
-        AwareDatetime | None, Query(alias="from", ge=msg.EARLIEST, lt=msg.LATEST)
+        AwareDatetime | None,
+        Query(alias="from", ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS),
     ] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to", ge=msg.EARLIEST, lt=msg.LATEST)] = None,
+    end: Annotated[
+        AwareDatetime | None,
+        Query(alias="to", ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, json_schema_extra=CURSOR), Printable
+    ] = None,
 ) -> BookingPage:
     """The tenant's bookings, latest start first; filter by status and a [from, to) range."""
     page = await call(

@@ -115,7 +115,11 @@ def _cookie_path(provider: str, step: str) -> str:
     return f"/api/v1/calendars/{provider}/{step}"
 
 
-@router.get("/{provider}/connect", response_model=AuthorizationUrl, responses=documented(400, 401))
+@router.get(
+    "/{provider:oauth_provider}/connect",
+    response_model=AuthorizationUrl,
+    responses=documented(400, 401, 404),
+)
 async def connect_oauth(
     provider: OAuthProvider, request: Request, call: TenantCaller
 ) -> AuthorizationUrl:
@@ -134,7 +138,7 @@ async def connect_oauth(
 
 
 @router.get(
-    "/{provider}/authorize",
+    "/{provider:oauth_provider}/authorize",
     response_class=HTMLResponse,
     responses={
         200: {"description": "The page naming the account; sets the confirmation cookie"},
@@ -188,9 +192,9 @@ async def authorize_oauth(
 
 
 @router.get(
-    "/{provider}/callback",
+    "/{provider:oauth_provider}/callback",
     response_model=msg.ConnectionInfo,
-    responses=documented(400, 403, 502),
+    responses=documented(400, 403, 404, 502),
 )
 async def oauth_callback(
     provider: OAuthProvider,
@@ -216,7 +220,9 @@ async def oauth_callback(
     return reply.connection
 
 
-@router.delete("/{provider}", response_model=Disconnected, responses=documented(400, 401, 404))
+@router.delete(
+    "/{provider:provider}", response_model=Disconnected, responses=documented(400, 401, 404)
+)
 async def disconnect(provider: ProviderName, call: TenantCaller) -> Disconnected:
     """Remove the connection, its secrets and its synced events (google, outlook or caldav)."""
     reply = await call(msg.DISCONNECT, provider=provider[:40])
