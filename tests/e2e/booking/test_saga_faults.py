@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -10,24 +9,21 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 
 from contracts import booking as booking_msg
-from contracts import gateway as gateway_msg
-from contracts import subjects
-from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack, isolated_environ
-from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
-from tests.e2e.booking.test_booking_e2e import (
+from tests.e2e.booking.support import booking_row, hand_over, reservations
+from tests.e2e.helpers import (
     Owner,
     System,
     at,
     book,
     future_day,
     make_owner,
+    process_id,
     radicale_uids,
+    running_system,
 )
 
 pytestmark = pytest.mark.e2e
@@ -37,50 +33,16 @@ MAX_CALENDAR_WRITE = 4000  # bytes Radicale accepts in one request
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("saga-faults")
-    radicale = Radicale(
-        root / "radicale", free_port(), max_content_length=MAX_CALENDAR_WRITE
-    ).start()
-    environ = isolated_environ()
-    environ.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
+    with running_system(
+        tmp_path_factory.mktemp("saga-faults"),
+        replicas={"booking": 2},
+        radicale_max_content_length=MAX_CALENDAR_WRITE,
         CORTEX_BOOKING_HOLD_SECONDS="4",
         CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS="1",
         CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS="20",
         CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="2",
-    )
-    stack = Stack(
-        data_dir=root / "data", gateway_port=free_port(), replicas={"booking": 2}, environ=environ
-    )
-    try:
-        stack.up()
-        yield System(stack, radicale)
-    finally:
-        stack.stop()
-        radicale.stop()
-
-
-async def booking_rows(system: System, booking_id: str | None = None) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(system.stack.database_urls["booking"].replace("+asyncpg", ""))
-    try:
-        if booking_id:
-            return await conn.fetch("SELECT * FROM bookings WHERE id = $1", booking_id)
-        return await conn.fetch("SELECT * FROM bookings")
-    finally:
-        await conn.close()
-
-
-async def reservations(system: System, booking_id: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(system.stack.database_urls["billing"].replace("+asyncpg", ""))
-    try:
-        table = await conn.fetchval(
-            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%reservation%' LIMIT 1"
-        )
-        assert table, "billing keeps its quota reservations in a table"
-        return await conn.fetch(f"SELECT * FROM {table} WHERE booking_id = $1", booking_id)
-    finally:
-        await conn.close()
+    ) as running:
+        yield running
 
 
 def offered(system: System, owner: Owner, day: object, hhmm: str) -> bool:
@@ -103,25 +65,19 @@ def test_a_failed_provider_write_releases_everything(system: System) -> None:
     assert failed.status_code == 502, failed.text
     assert failed.json()["code"] == "calendar_write_failed"
     assert "calendar" in failed.json()["error"]
-    row = next(r for r in asyncio.run(booking_rows(system)) if r["slug"] == owner.slug)
+    row = system.rows("booking", "SELECT * FROM bookings WHERE slug = $1", owner.slug)[0]
     assert (row["status"], row["saga_step"]) == ("failed", "compensated")
-    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, row["id"])))
+    assert all(r["state"] != "reserved" for r in reservations(system, row["id"]))
     assert offered(system, owner, day, "10:00")
     again = book(system.gateways[0], owner, at(day, 10), at(day, 11))
     assert again.status_code == 201, again.text
     assert radicale_uids(owner) == [again.json()["booking_id"]]
 
 
-def _process(system: System, name: str) -> int:
-    child = system.stack.child(name)
-    assert child.process is not None
-    return child.process.pid
-
-
 def test_a_stalled_participant_gives_202_then_the_saga_finishes(system: System) -> None:
     owner = make_owner(system)
     day = future_day(5)
-    billing = _process(system, "billing-1")
+    billing = process_id(system, "billing-1")
     os.kill(billing, signal.SIGSTOP)
     try:
         accepted = book(system.gateways[0], owner, at(day, 9), at(day, 9, 30))
@@ -145,14 +101,14 @@ def test_a_stalled_participant_gives_202_then_the_saga_finishes(system: System) 
 def test_killed_booking_replicas_mid_saga_are_recovered(system: System) -> None:
     owner = make_owner(system)
     day = future_day(6)
-    billing = _process(system, "billing-1")
+    billing = process_id(system, "billing-1")
     os.kill(billing, signal.SIGSTOP)  # the saga stalls at the quota reservation: mid-prepare
     try:
         accepted = book(system.gateways[0], owner, at(day, 15), at(day, 15, 30))
         assert accepted.status_code == 202, accepted.text
         booking_id = accepted.json()["booking_id"]
-        rows = asyncio.run(booking_rows(system, booking_id))
-        assert rows and rows[0]["saga_step"] == "preparing"
+        row = booking_row(system, booking_id)
+        assert row is not None and row["saga_step"] == "preparing"
         for name in ("booking-1", "booking-2"):
             system.stack.child(name).stop(signal.SIGKILL)
     finally:
@@ -162,19 +118,19 @@ def test_killed_booking_replicas_mid_saga_are_recovered(system: System) -> None:
     deadline = time.monotonic() + 60
     row = None
     while time.monotonic() < deadline:
-        row = asyncio.run(booking_rows(system, booking_id))[0]
+        row = booking_row(system, booking_id)
         if row["saga_step"] in ("done", "compensated"):
             break
         time.sleep(0.5)
     assert row is not None and (row["status"], row["saga_step"]) == ("failed", "compensated"), dict(
         row or {}
     )
-    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, booking_id)))
+    assert all(r["state"] != "reserved" for r in reservations(system, booking_id))
     assert booking_id not in radicale_uids(owner)
     assert offered(system, owner, day, "15:00")
     # no hold outlives its expiry anywhere
     stale = [
-        r["id"] for r in asyncio.run(booking_rows(system))
+        r["id"] for r in system.rows("booking", "SELECT * FROM bookings")
         if r["status"] == "held" and r["hold_expires_at"] is not None
         and r["hold_expires_at"].timestamp() < time.time() - 10
     ]  # fmt: skip
@@ -190,7 +146,7 @@ def test_a_retry_while_the_first_saga_runs_is_never_a_held_201(system: System) -
     body = {"title": "Intro call", "start": at(day, 11).isoformat(),
             "end": at(day, 11, 30).isoformat(), "attendee_email": "guest@example.org"}  # fmt: skip
     url = f"{system.gateways[0]}/public/{owner.slug}/book"
-    billing = _process(system, "billing-1")
+    billing = process_id(system, "billing-1")
     os.kill(billing, signal.SIGSTOP)  # the first saga stalls at the quota reservation
     try:
         first = httpx.post(url, json=body, headers=key, timeout=30)
@@ -221,7 +177,7 @@ def test_a_request_lost_with_its_replica_still_gets_an_outcome(system: System) -
     owner = make_owner(system)
     day = future_day(8)
     names = ("booking-1", "booking-2")
-    pids = [_process(system, name) for name in names]
+    pids = [process_id(system, name) for name in names]
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)  # the request reaches a replica that never runs it
     try:
@@ -248,20 +204,6 @@ def test_a_request_lost_with_its_replica_still_gets_an_outcome(system: System) -
     assert accepted.json()["booking_id"] in radicale_uids(owner)
 
 
-async def _hand_over(system: System, command: booking_msg.CreateBooking) -> None:
-    """What the gateway does when booking did not answer in time."""
-    broker = build_broker(system.stack.nats_url, "test-handover")
-    async with broker:
-        await broker.connect()
-        await ensure_stream(broker, event_stream(subjects.GATEWAY))
-        await publish_raw(
-            broker,
-            gateway_msg.BOOKING_UNANSWERED.subject,
-            command.model_dump_json().encode(),
-            {"Nats-Msg-Id": command.booking_id},
-        )
-
-
 def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
     system: System,
 ) -> None:
@@ -276,8 +218,8 @@ def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
         booking_id=booking_id, slug=owner.slug, title="Late", start=at(day, 14),
         end=at(day, 14, 30), attendee_email="late@example.org",
     )  # fmt: skip
-    asyncio.run(_hand_over(system, command))
-    asyncio.run(_hand_over(system, command))  # the same request twice: one outcome
+    hand_over(system, command)
+    hand_over(system, command)  # the same request twice: one outcome
     status_url = f"{system.gateways[0]}/public/{owner.slug}/bookings/{booking_id}"
     deadline = time.monotonic() + 30
     answer = httpx.get(status_url, timeout=10)
@@ -286,8 +228,8 @@ def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
         answer = httpx.get(status_url, timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "failed"
-    rows = asyncio.run(booking_rows(system, booking_id))
-    assert len(rows) == 1 and "conflict" in rows[0]["reason"].lower(), rows
+    row = booking_row(system, booking_id)
+    assert row is not None and "conflict" in row["reason"].lower(), dict(row or {})
     assert radicale_uids(owner) == [taken.json()["booking_id"]]
 
 
@@ -313,7 +255,7 @@ def test_a_cancellation_with_the_calendar_down_ends_the_booking_and_cleans_up_la
         )
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "cancelled"
-        row = asyncio.run(booking_rows(system, booking_id))[0]
+        row = booking_row(system, booking_id)
         assert (row["status"], row["saga_step"]) == ("cancelled", "ending")
         again = httpx.post(
             f"{system.gateways[0]}/api/v1/bookings/{booking_id}/cancel", headers=owner.auth
@@ -323,14 +265,14 @@ def test_a_cancellation_with_the_calendar_down_ends_the_booking_and_cleans_up_la
         system.radicale.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        row = asyncio.run(booking_rows(system, booking_id))[0]
+        row = booking_row(system, booking_id)
         if row["saga_step"] == "compensated":
             break
         time.sleep(0.5)
     assert (row["status"], row["saga_step"]) == ("cancelled", "compensated"), dict(row)
     assert row["reason"] == "Double-booked elsewhere"
     assert booking_id not in radicale_uids(owner)
-    assert all(r["state"] != "reserved" for r in asyncio.run(reservations(system, booking_id)))
+    assert all(r["state"] != "reserved" for r in reservations(system, booking_id))
     listed = httpx.get(
         f"{system.gateways[0]}/api/v1/bookings/{booking_id}", headers=owner.auth
     ).json()

@@ -22,8 +22,9 @@ import pytest
 
 from contracts import calendars as cal
 from tests.e2e.helpers import (
+    WHOLE_DAY,
     System,
-    connect_caldav,
+    book,
     future_day,
     make_owner,
     radicale_uids,
@@ -68,11 +69,10 @@ class AdvisoryLock:
 
 
 def test_a_write_arriving_after_the_saga_gave_up_creates_no_event(system: System) -> None:
-    owner = make_owner(system)
-    connect_caldav(system, owner.key, owner.user, owner.password)
+    owner = make_owner(system, hours=WHOLE_DAY)
     day = future_day(4)
     start = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
-    calendars_db = system.stack.database_urls["calendars"].replace("+asyncpg", "", 1)
+    calendars_db = system.database_url("calendars")
 
     # a first write holds calendars' only write worker, waiting for its booking's lock
     lock = AdvisoryLock(calendars_db, "booking_event:bk_blocker")
@@ -99,13 +99,7 @@ def test_a_write_arriving_after_the_saga_gave_up_creates_no_event(system: System
     time.sleep(1.0)
     try:
         began = time.monotonic()
-        answer = httpx.post(
-            f"{system.gateway}/public/{owner.slug}/book",
-            json={"title": "Intro call", "start": start.isoformat(),
-                  "end": (start + timedelta(minutes=30)).isoformat(),
-                  "attendee_email": "guest@example.org"},
-            timeout=60,
-        )  # fmt: skip
+        answer = book(system.gateway, owner, start, start + timedelta(minutes=30))
         assert time.monotonic() - began >= PARTICIPANT_TIMEOUT, answer.text
         assert answer.status_code >= 400, answer.text  # the write never answered in time
     finally:

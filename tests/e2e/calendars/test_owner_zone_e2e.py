@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import (
+    WHOLE_DAY,
+    Owner,
     System,
     all_day_event,
     availability,
@@ -44,8 +46,8 @@ def local(day: date, hour: int, zone: str) -> datetime:
     return datetime.combine(day, time(hour), ZoneInfo(zone))
 
 
-def windows(system: System, owner: object, day: date) -> list[Window]:
-    answer = availability(system, owner, day)  # type: ignore[arg-type]
+def windows(system: System, owner: Owner, day: date) -> list[Window]:
+    answer = availability(system, owner, day)
     zone = ZoneInfo(answer["timezone"])
     found = []
     for slot in answer["slots"]:
@@ -66,7 +68,7 @@ def day_without(day: date, zone: str, busy_from: int, busy_to: int) -> list[Wind
 
 
 def test_all_day_and_floating_events_follow_the_owner_and_a_zone_change(system: System) -> None:
-    owner = make_owner(system, "America/New_York")
+    owner = make_owner(system, timezone="America/New_York", hours=WHOLE_DAY, connect=False)
     day = future_day(5)
     after = day + timedelta(days=1)
     put_event(owner, "offsite", vcalendar(all_day_event("offsite", day)))

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.booking.test_booking_e2e import Owner, System, at, future_day, make_owner
+from tests.e2e.helpers import Owner, System, at, future_day, make_owner
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import asyncpg
 import nats
 
 from contracts import subjects
-from tests.e2e.booking.test_booking_e2e import Owner, System, radicale_uids
+from tests.e2e.helpers import Owner, System, radicale_uids
 
 ACTIVE = ("held", "pending", "confirmed")
 # saga_step of a finished saga, and the status each may carry

@@ -25,7 +25,7 @@ import pytest
 
 from cortex_dev.embedded import Radicale, free_port
 from cortex_dev.stack import Stack, isolated_environ
-from tests.e2e.booking.test_booking_e2e import Owner, System, at, future_day
+from tests.e2e.helpers import Owner, System, at, future_day
 from tests.e2e.resilience import invariants
 from tests.e2e.resilience.harness import (
     Load,
