@@ -8,10 +8,6 @@ itself, so every step is seen.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from cortex_dev.embedded import free_port
 from cortex_dev.fakes import GOOGLE_API_PREFIX, FakeGoogle, run_in_thread
-from cortex_dev.stack import Stack, isolated_environ
+from tests.e2e.helpers import System, cli_tenant, running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -31,51 +26,41 @@ OLGA = "olga@example.net"
 
 
 @dataclass
-class System:
-    stack: Stack
-    google: FakeGoogle
-    google_url: str
-
-    @property
-    def gateway(self) -> str:
-        return self.stack.gateway_urls[0]
+class Google:
+    fake: FakeGoogle
+    url: str
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    google = FakeGoogle()
-    google.add_calendar(VICTOR, "victor-primary", "Victor", primary=True)
-    google.add_calendar(OLGA, "olga-primary", "Olga", primary=True)
-    base, stop_google = run_in_thread(google.app)
-    oauth = google.oauth
-    environ = isolated_environ(
+def google() -> Iterator[Google]:
+    fake = FakeGoogle()
+    fake.add_calendar(VICTOR, "victor-primary", "Victor", primary=True)
+    fake.add_calendar(OLGA, "olga-primary", "Olga", primary=True)
+    base, stop_google = run_in_thread(fake.app)
+    try:
+        yield Google(fake, base)
+    finally:
+        stop_google()
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory, google: Google) -> Iterator[System]:
+    oauth = google.fake.oauth
+    with running_system(
+        tmp_path_factory.mktemp("oauth"),
         CORTEX_CALENDARS_GOOGLE_CLIENT_ID=oauth.client_id,
         CORTEX_CALENDARS_GOOGLE_CLIENT_SECRET=oauth.client_secret,
-        CORTEX_CALENDARS_GOOGLE_AUTH_URL=f"{base}/authorize",
-        CORTEX_CALENDARS_GOOGLE_TOKEN_URL=f"{base}/token",
-        CORTEX_CALENDARS_GOOGLE_API_URL=f"{base}{GOOGLE_API_PREFIX}",
-    )
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("oauth") / "data",
-        gateway_port=free_port(),
-        environ=environ,
-    )
-    try:
-        stack.up()
-        yield System(stack, google, base)
-    finally:
-        stack.stop()
-        stop_google()
+        CORTEX_CALENDARS_GOOGLE_AUTH_URL=f"{google.url}/authorize",
+        CORTEX_CALENDARS_GOOGLE_TOKEN_URL=f"{google.url}/token",
+        CORTEX_CALENDARS_GOOGLE_API_URL=f"{google.url}{GOOGLE_API_PREFIX}",
+    ) as running:
+        yield running
 
 
 def tenant(system: System, name: str) -> dict[str, str]:
     slug = f"{name}-{uuid.uuid4().hex[:8]}"
-    email = f"{slug}@example.com"
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email", email, "--slug", slug, "--name", name.title()],
-        env={**os.environ, "CORTEX_NATS_URL": system.stack.nats_url}, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return {"Authorization": f"Bearer {json.loads(out.stdout)['api_key']}", "email": email}
+    _, key = cli_tenant(system, slug, name=name.title())
+    return {"Authorization": f"Bearer {key}", "email": f"{slug}@example.com"}
 
 
 def auth(account: dict[str, str]) -> dict[str, str]:
@@ -100,7 +85,7 @@ def browser() -> httpx.Client:
     return httpx.Client(follow_redirects=False, timeout=30)
 
 
-def through_the_link(system: System, web: httpx.Client, link: str) -> str:
+def through_the_link(google: Google, web: httpx.Client, link: str) -> str:
     """Open the link as its owner does (the page, then Continue); the provider URL it sends
     the browser to."""
     page = web.get(link)
@@ -109,13 +94,13 @@ def through_the_link(system: System, web: httpx.Client, link: str) -> str:
     go = web.get(f"{link}&confirmed=true")
     assert go.status_code == 302, go.text
     provider_url: str = go.headers["location"]
-    assert provider_url.startswith(f"{system.google_url}/authorize?")
+    assert provider_url.startswith(f"{google.url}/authorize?")
     return provider_url
 
 
-def at_google(system: System, web: httpx.Client, provider_url: str, who: str) -> str:
+def at_google(google: Google, web: httpx.Client, provider_url: str, who: str) -> str:
     """Google signs ``who`` in, asks consent, and sends the browser back: the callback URL."""
-    system.google.oauth.login_as = who
+    google.fake.oauth.login_as = who
     consent = web.get(provider_url)
     assert consent.status_code == 302, consent.text
     callback = consent.headers["location"]
@@ -123,17 +108,17 @@ def at_google(system: System, web: httpx.Client, provider_url: str, who: str) ->
     return callback
 
 
-def test_a_callback_in_another_browser_links_nothing(system: System) -> None:
+def test_a_callback_in_another_browser_links_nothing(system: System, google: Google) -> None:
     mallory = tenant(system, "mallory")
     link = connect_link(system, mallory)
-    if link.startswith(system.google_url):  # what connect answered before the browser binding
+    if link.startswith(google.url):  # what connect answered before the browser binding
         provider_url = link
     else:  # Mallory goes through her own link to learn where it leads
         with browser() as mallorys:
-            provider_url = through_the_link(system, mallorys, link)
+            provider_url = through_the_link(google, mallorys, link)
     # Mallory sends the provider URL (it holds her state) to Victor, who consents at Google
     with browser() as victors:
-        callback = at_google(system, victors, provider_url, VICTOR)
+        callback = at_google(google, victors, provider_url, VICTOR)
         answer = victors.get(callback)
     assert answer.status_code == 403, answer.text
     assert answer.json()["code"] == "oauth_browser_mismatch" and answer.json()["error"]
@@ -159,19 +144,19 @@ def test_the_link_itself_names_the_account_and_cannot_skip_its_page(system: Syst
     assert connections(system, mallory) == []
 
 
-def test_a_cookie_of_another_flow_does_not_match(system: System) -> None:
+def test_a_cookie_of_another_flow_does_not_match(system: System, google: Google) -> None:
     mallory, olga = tenant(system, "mallory"), tenant(system, "olga")
     with browser() as mallorys:
-        mallorys_provider_url = through_the_link(system, mallorys, connect_link(system, mallory))
+        mallorys_provider_url = through_the_link(google, mallorys, connect_link(system, mallory))
     with browser() as olgas:
         # Olga has started her own connection: her browser holds the cookie of her flow
-        olgas_provider_url = through_the_link(system, olgas, connect_link(system, olga))
+        olgas_provider_url = through_the_link(google, olgas, connect_link(system, olga))
         # and is lured to Mallory's provider URL: the callback carries Mallory's state
-        lured = olgas.get(at_google(system, olgas, mallorys_provider_url, OLGA))
+        lured = olgas.get(at_google(google, olgas, mallorys_provider_url, OLGA))
         assert lured.status_code == 403 and lured.json()["code"] == "oauth_browser_mismatch"
         assert connections(system, mallory) == []
         # her own flow still completes, into her own account
-        done = olgas.get(at_google(system, olgas, olgas_provider_url, OLGA))
+        done = olgas.get(at_google(google, olgas, olgas_provider_url, OLGA))
         assert done.status_code == 200, done.text
         assert done.json()["provider"] == "google" and done.json()["email"] == OLGA
         assert "cortex_oauth_bind_google" not in olgas.cookies  # spent with the flow
@@ -180,7 +165,7 @@ def test_a_cookie_of_another_flow_does_not_match(system: System) -> None:
     assert connections(system, mallory) == []
 
 
-def test_the_owner_connects_in_her_own_browser(system: System) -> None:
+def test_the_owner_connects_in_her_own_browser(system: System, google: Google) -> None:
     olga = tenant(system, "olga")
     link = connect_link(system, olga)
     with browser() as olgas:
@@ -198,7 +183,7 @@ def test_the_owner_connects_in_her_own_browser(system: System) -> None:
         assert "path=/api/v1/calendars/google/callback" in cookie
         params = parse_qs(urlsplit(go.headers["location"]).query)
         assert params["redirect_uri"] == [f"{system.gateway}/api/v1/calendars/google/callback"]
-        done = olgas.get(at_google(system, olgas, go.headers["location"], OLGA))
+        done = olgas.get(at_google(google, olgas, go.headers["location"], OLGA))
         assert done.status_code == 200, done.text
     (connected,) = connections(system, olga)
     assert connected["provider"] == "google" and connected["email"] == OLGA

