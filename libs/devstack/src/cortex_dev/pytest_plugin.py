@@ -7,24 +7,33 @@
   milliseconds, so streams and consumers never leak between tests), or the server at
   ``CORTEX_TEST_NATS_URL`` (then tests share it).
 * :class:`Processes` starts the project's own programs as real processes and makes
-  sure none outlives its test.
+  sure none outlives its test; :meth:`Processes.start_service` runs a service on a test's
+  database and NATS.
+* What integration tests do with them: read a database (:func:`query`), wait for a
+  condition (:func:`eventually`), publish events as their owner's outbox relay would
+  (:func:`publish_events`) and call a service (:func:`rpc_client`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
+from contracts.envelope import Message
+from contracts.rpc import EventSpec
 from cortex_dev.embedded import (
     NatsServer,
     Postgres,
@@ -34,6 +43,10 @@ from cortex_dev.embedded import (
     run_sync,
     stop_process,
 )
+from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
+from cortex_runtime.client import RpcClient
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -187,6 +200,33 @@ class Processes:
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not in the log of {name}:\n{self.log(name)[-3000:]}")
 
+    def start_service(
+        self, service: str, *, database_url: str, nats_url: str, replicas: int = 1, **env: str
+    ) -> list[str]:
+        """``replicas`` processes of ``python -m <service>`` on that database and NATS
+        (``CORTEX_ENV=test``, ``env`` on top), each waited for until it is ready; their
+        names, ``<service>-<n>`` with ``n`` counting every process of the test.
+
+        A service's conftest binds its database and settings once, e.g.
+        ``functools.partial(processes.start_service, "billing", database_url=db,
+        nats_url=nats_url, **billing_env)``, and a test adds replicas and settings."""
+        names = []
+        for _ in range(replicas):
+            name = f"{service}-{len(self.running) + 1}"
+            self.start(
+                name,
+                [sys.executable, "-m", service],
+                {
+                    "CORTEX_ENV": "test",
+                    "CORTEX_NATS_URL": nats_url,
+                    f"CORTEX_{service.upper()}_DATABASE_URL": database_url,
+                    **env,
+                },
+            )
+            self.wait_for_log(name, "service ready")
+            names.append(name)
+        return names
+
     def stop_all(self) -> None:
         for proc in self.running.values():
             stop_process(proc, signal.SIGTERM, timeout=10)
@@ -199,6 +239,57 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield procs
     finally:
         procs.stop_all()
+
+
+async def query(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """The rows of ``sql`` on a database (a service's SQLAlchemy URL or a libpq one)."""
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", "", 1))
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], what: str, timeout: float = 15, every: float = 0.1
+) -> T:
+    """``await check()``'s first truthy answer within ``timeout`` seconds, else an
+    AssertionError saying ``what`` is still not so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
+        await asyncio.sleep(every)
+
+
+async def publish_events(nats_url: str, *items: tuple[EventSpec[Any], Message]) -> None:
+    """Publish events as their owner's outbox relay would (its stream, Nats-Msg-Id)."""
+    broker = build_broker(nats_url, "tests-publisher")
+    await broker.connect()
+    try:
+        for owner in dict.fromkeys(spec.owner for spec, _ in items):
+            await ensure_stream(broker, event_stream(owner))
+        for spec, event in items:
+            await publish_raw(
+                broker,
+                spec.subject,
+                event.model_dump_json().encode(),
+                {"Nats-Msg-Id": event.message_id},
+            )
+    finally:
+        await broker.stop()
+
+
+@asynccontextmanager
+async def rpc_client(nats_url: str, name: str, timeout: float = 30) -> AsyncIterator[RpcClient]:
+    """A request/reply client on its own NATS connection, named ``name``."""
+    broker = build_broker(nats_url, name)
+    async with broker:
+        await broker.connect()
+        yield RpcClient(broker, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

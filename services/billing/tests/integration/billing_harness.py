@@ -1,26 +1,18 @@
-"""What billing's integration tests share: Stripe test settings and the processes' env."""
+"""What billing's integration tests share beyond cortex_dev.pytest_plugin: Stripe test
+settings, the processes' env and signed Stripe webhooks."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import stripe
 
 from contracts import billing as msg
-from contracts import subjects
-from contracts.envelope import Message
-from contracts.rpc import EventSpec
 from cortex_dev.fakes.stripe import FakeStripe
-from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
 from cortex_runtime.client import RpcClient
-
-T = TypeVar("T")
 
 WEBHOOK_SECRET = "whsec_billing_integration_tests"
 STRIPE_KEY = "sk_test_cortex_billing_tests"
@@ -37,11 +29,9 @@ class StripeServers:
 StartBilling = Callable[..., None]
 
 
-def billing_env(database_url: str, nats_url: str, stripe_url: str) -> dict[str, str]:
+def billing_env(stripe_url: str) -> dict[str, str]:
+    """Billing's settings here, on top of its database and NATS."""
     return {
-        "CORTEX_ENV": "test",
-        "CORTEX_NATS_URL": nats_url,
-        "CORTEX_BILLING_DATABASE_URL": database_url,
         "CORTEX_BILLING_STRIPE_API_KEY": STRIPE_KEY,
         "CORTEX_BILLING_STRIPE_API_BASE": stripe_url,
         "CORTEX_BILLING_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -52,42 +42,6 @@ def billing_env(database_url: str, nats_url: str, stripe_url: str) -> dict[str, 
         "CORTEX_BILLING_CHECKOUT_CANCEL_URL": "https://app.example.com/billing",
         "CORTEX_BILLING_PORTAL_RETURN_URL": "https://app.example.com/billing",
     }
-
-
-async def query(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 15) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        await asyncio.sleep(0.1)
-
-
-async def publish_identity_events(nats_url: str, *items: tuple[EventSpec[Any], Message]) -> None:
-    """Publish events as identity's outbox relay would (its stream, Nats-Msg-Id)."""
-    broker = build_broker(nats_url, "billing-tests-identity")
-    await broker.connect()
-    try:
-        await ensure_stream(broker, event_stream(subjects.IDENTITY))
-        for spec, event in items:
-            await publish_raw(
-                broker,
-                spec.subject,
-                event.model_dump_json().encode(),
-                {"Nats-Msg-Id": event.message_id},
-            )
-    finally:
-        await broker.stop()
 
 
 async def signed_webhook(rpc: RpcClient, payload: dict[str, Any]) -> msg.StripeWebhookHandled:

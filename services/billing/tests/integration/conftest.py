@@ -5,7 +5,7 @@ service as processes against real NATS and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import sys
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -15,8 +15,7 @@ from billing_harness import PRICES, StartBilling, StripeServers, billing_env
 from cortex_dev.embedded import free_port
 from cortex_dev.fakes.server import run_in_thread
 from cortex_dev.fakes.stripe import FakeStripe
-from cortex_dev.pytest_plugin import Processes
-from cortex_runtime.broker import build_broker
+from cortex_dev.pytest_plugin import Processes, rpc_client
 from cortex_runtime.client import RpcClient
 
 
@@ -69,20 +68,16 @@ def start_billing(
     processes: Processes, billing_db: str, nats_url: str, stripe_servers: StripeServers
 ) -> StartBilling:
     """``start_billing(replicas=1, **env)``: billing processes, waited for until ready."""
-
-    def start(replicas: int = 1, **env: str) -> None:
-        base = billing_env(billing_db, nats_url, stripe_servers.url)
-        for _ in range(replicas):
-            name = f"billing-{len(processes.running) + 1}"
-            processes.start(name, [sys.executable, "-m", "billing"], {**base, **env})
-            processes.wait_for_log(name, "service ready")
-
-    return start
+    return functools.partial(
+        processes.start_service,
+        "billing",
+        database_url=billing_db,
+        nats_url=nats_url,
+        **billing_env(stripe_servers.url),
+    )
 
 
 @pytest.fixture
 async def rpc(nats_url: str) -> AsyncIterator[RpcClient]:
-    broker = build_broker(nats_url, "billing-tests")
-    async with broker:
-        await broker.connect()
-        yield RpcClient(broker, timeout=30)
+    async with rpc_client(nats_url, "billing-tests") as client:
+        yield client

@@ -7,22 +7,22 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import pytest
 import stripe
 from billing_harness import PRICES, STRIPE_KEY, WEBHOOK_SECRET, StartBilling, StripeServers
 from faststream.nats import NatsBroker
 
 from contracts import billing as msg
-from contracts import identity, subjects
+from contracts import identity
 from contracts.rpc import ErrorKind
 from cortex_dev.fakes.stripe import event
-from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
+from cortex_dev.pytest_plugin import eventually, publish_events, query
+from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -32,30 +32,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning"),
 ]
 
-T = TypeVar("T")
-
 
 def new_tenant() -> str:
     return f"tn_{uuid.uuid4().hex[:20]}"
-
-
-async def query(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 10) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        await asyncio.sleep(0.1)
 
 
 async def reserve(rpc: RpcClient, tenant: str, booking: str) -> msg.QuotaReserved:
@@ -189,7 +168,7 @@ async def test_reservations_neither_committed_nor_released_expire(
     async def swept() -> bool:
         return await month_used(billing_db, tenant) == 1
 
-    await eventually(swept, "the sweep gave back the expired reservations")
+    await eventually(swept, "the sweep gave back the expired reservations", timeout=10)
     rows = await query(
         billing_db,
         "SELECT state, count(*) AS n FROM quota_reservations WHERE tenant_id = $1 GROUP BY state",
@@ -240,42 +219,31 @@ async def test_the_developer_user_type_comes_from_identity_events(
             updated_at=at,
         )
 
-    async with connected_broker(nats_url) as broker:
-        await ensure_stream(broker, event_stream(subjects.IDENTITY))
-        created = identity.TenantCreated(tenant_id=tenant, settings=settings("developer", now))
-        older = identity.SettingsChanged(
-            tenant_id=tenant,
-            settings=settings("individual", now - timedelta(minutes=1)),
-            changed=["user_type"],
+    created = identity.TenantCreated(tenant_id=tenant, settings=settings("developer", now))
+    older = identity.SettingsChanged(
+        tenant_id=tenant,
+        settings=settings("individual", now - timedelta(minutes=1)),
+        changed=["user_type"],
+    )
+    await publish_events(
+        nats_url, (identity.TENANT_CREATED, created), (identity.SETTINGS_CHANGED, older)
+    )
+
+    async def projected() -> bool:
+        rows = await query(billing_db, "SELECT user_type FROM tenants WHERE tenant_id = $1", tenant)
+        return bool(rows) and rows[0]["user_type"] == "developer"
+
+    await eventually(projected, "billing projected the tenant", timeout=10)
+
+    async def both_handled() -> bool:
+        rows = await query(
+            billing_db,
+            "SELECT count(*) AS n FROM inbox WHERE message_id = ANY($1)",
+            [created.message_id, older.message_id],
         )
-        for spec, event_ in (
-            (identity.TENANT_CREATED, created),
-            (identity.SETTINGS_CHANGED, older),
-        ):
-            await publish_raw(
-                broker,
-                spec.subject,
-                event_.model_dump_json().encode(),
-                {"Nats-Msg-Id": event_.message_id},
-            )
+        return rows[0]["n"] == 2
 
-        async def projected() -> bool:
-            rows = await query(
-                billing_db, "SELECT user_type FROM tenants WHERE tenant_id = $1", tenant
-            )
-            return bool(rows) and rows[0]["user_type"] == "developer"
-
-        await eventually(projected, "billing projected the tenant")
-
-        async def both_handled() -> bool:
-            rows = await query(
-                billing_db,
-                "SELECT count(*) AS n FROM inbox WHERE message_id = ANY($1)",
-                [created.message_id, older.message_id],
-            )
-            return rows[0]["n"] == 2
-
-        await eventually(both_handled, "both events handled")
+    await eventually(both_handled, "both events handled", timeout=10)
     plan = await plan_of(rpc, tenant)
     assert (plan.user_type, plan.bookings_limit, plan.tier) == (
         identity.UserType.DEVELOPER,

@@ -15,15 +15,13 @@ from billing_harness import (
     STRIPE_KEY,
     StartBilling,
     StripeServers,
-    eventually,
-    publish_identity_events,
-    query,
     signed_webhook,
 )
 
 from contracts import billing as msg
 from contracts import identity
 from cortex_dev.fakes.stripe import event
+from cortex_dev.pytest_plugin import eventually, publish_events, query
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -59,7 +57,7 @@ async def test_deleting_a_tenant_cancels_its_subscription_and_refuses_new_work(
     start_billing()
     tenant = f"tn_{uuid.uuid4().hex[:20]}"
     email = f"{tenant}@example.com"
-    await publish_identity_events(
+    await publish_events(
         nats_url,
         (
             identity.TENANT_CREATED,
@@ -99,7 +97,7 @@ async def test_deleting_a_tenant_cancels_its_subscription_and_refuses_new_work(
     stale = identity.SettingsChanged(
         tenant_id=tenant, settings=settings(tenant, 4, "revived@example.com"), changed=["email"]
     )
-    await publish_identity_events(
+    await publish_events(
         nats_url, (identity.TENANT_DELETED, deleted), (identity.SETTINGS_CHANGED, stale)
     )
 

@@ -4,9 +4,8 @@ two quota objects on two connections play two gateway replicas."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from faststream.nats import NatsBroker
 
 from contracts import billing as msg
+from cortex_dev.pytest_plugin import eventually
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
 from gateway.errors import install_error_handlers
@@ -48,17 +48,6 @@ async def gateway_quota(nats_url: str, **options: float) -> AsyncIterator[CallQu
         yield quota
     finally:
         await broker.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 10) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        await asyncio.sleep(0.1)
 
 
 async def calls_today(rpc: RpcClient, tenant: str) -> int:
@@ -111,7 +100,7 @@ async def test_a_plan_change_reaches_every_gateway_at_once(
         async def unlimited_everywhere() -> bool:
             return all([await q.limit(tenant) is None for q in (one, two)])
 
-        await eventually(unlimited_everywhere, "both gateways forgot the cached limit")
+        await eventually(unlimited_everywhere, "both gateways forgot the cached limit", timeout=10)
         unlimited = [await one.admit(tenant) for _ in range(5)]
         assert all(a is not None and a.limit is None and a.headers() == {} for a in unlimited)
         await rpc.call(msg.SET_PLAN, msg.SetPlan(tenant_id=tenant, tier="pro"))
@@ -119,7 +108,7 @@ async def test_a_plan_change_reaches_every_gateway_at_once(
         async def pro_everywhere() -> bool:
             return all([await q.limit(tenant) == 10_000 for q in (one, two)])
 
-        await eventually(pro_everywhere, "both gateways learnt the pro limit")
+        await eventually(pro_everywhere, "both gateways learnt the pro limit", timeout=10)
         admission = await two.admit(tenant)
         assert admission is not None and admission.used == 6
         assert admission.headers()["X-RateLimit-Remaining"] == str(10_000 - 6)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from billing_harness import StartBilling, query
+from billing_harness import StartBilling
 
 from contracts import billing as msg
 from contracts.rpc import ErrorKind
+from cortex_dev.pytest_plugin import query
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 

@@ -1,32 +1,24 @@
-"""What calendars' integration tests share: Radicale calendars, the database, identity's events."""
+"""What calendars' integration tests share beyond cortex_dev.pytest_plugin: the processes'
+env, Radicale calendars and identity's settings of an owner."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
-import asyncpg
 import httpx
 
-from contracts import identity, subjects
-from contracts.envelope import Message
-from contracts.rpc import EventSpec
+from contracts import calendars as msg
+from contracts import identity
 from cortex_dev.pytest_plugin import CaldavAccount
-from cortex_runtime.broker import build_broker, ensure_stream, event_stream, publish_raw
-
-T = TypeVar("T")
+from cortex_runtime.client import RpcClient
 
 StartCalendars = Callable[..., None]
 
 
-def calendars_env(database_url: str, nats_url: str) -> dict[str, str]:
+def calendars_env() -> dict[str, str]:
+    """Calendars' settings here, on top of its database and NATS."""
     return {
-        "CORTEX_ENV": "test",
-        "CORTEX_NATS_URL": nats_url,
-        "CORTEX_CALENDARS_DATABASE_URL": database_url,
         "CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32",
         "CORTEX_CALENDARS_HTTP_TIMEOUT_SECONDS": "5",
     }
@@ -45,6 +37,21 @@ async def make_calendar(account: CaldavAccount, name: str = "work") -> str:
     return url
 
 
+async def connect_caldav(
+    rpc: RpcClient, tenant_id: str, account: CaldavAccount
+) -> msg.ConnectionReply:
+    """Connect the account's CalDAV server for the tenant (calendars' own command)."""
+    return await rpc.call(
+        msg.CONNECT_CALDAV,
+        msg.ConnectCaldav(
+            tenant_id=tenant_id,
+            server_url=account.url,
+            username=account.username,
+            password=account.password,
+        ),
+    )
+
+
 async def put_ics(account: CaldavAccount, calendar_url: str, name: str, ics: str) -> None:
     async with httpx.AsyncClient(auth=(account.username, account.password)) as client:
         response = await client.put(
@@ -57,42 +64,6 @@ async def calendar_listing(account: CaldavAccount, calendar_url: str) -> str:
     async with httpx.AsyncClient(auth=(account.username, account.password)) as client:
         response = await client.request("PROPFIND", calendar_url, headers={"Depth": "1"})
     return response.text
-
-
-async def query(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 15) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still not so after {timeout}s (last: {result!r})")
-        await asyncio.sleep(0.1)
-
-
-async def publish_events(nats_url: str, *items: tuple[EventSpec[Any], Message]) -> None:
-    """Publish events as identity's outbox relay would (its stream, Nats-Msg-Id)."""
-    broker = build_broker(nats_url, "calendars-tests-publisher")
-    await broker.connect()
-    try:
-        await ensure_stream(broker, event_stream(subjects.IDENTITY))
-        for spec, event in items:
-            await publish_raw(
-                broker,
-                spec.subject,
-                event.model_dump_json().encode(),
-                {"Nats-Msg-Id": event.message_id},
-            )
-    finally:
-        await broker.stop()
 
 
 def owner_settings(

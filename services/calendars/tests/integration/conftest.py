@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from calendars_harness import StartCalendars, calendars_env
 
-from cortex_dev.pytest_plugin import Processes
-from cortex_runtime.broker import build_broker
+from cortex_dev.pytest_plugin import Processes, rpc_client
 from cortex_runtime.client import RpcClient
 
 
@@ -21,23 +20,16 @@ def calendars_db(service_database: Callable[[str], str]) -> str:
 @pytest.fixture
 def start_calendars(processes: Processes, calendars_db: str, nats_url: str) -> StartCalendars:
     """``start_calendars(replicas=1, **env)``: calendars processes, waited for until ready."""
-
-    def start(replicas: int = 1, **env: str) -> None:
-        for _ in range(replicas):
-            name = f"calendars-{len(processes.running) + 1}"
-            processes.start(
-                name,
-                [sys.executable, "-m", "calendars"],
-                {**calendars_env(calendars_db, nats_url), **env},
-            )
-            processes.wait_for_log(name, "service ready")
-
-    return start
+    return functools.partial(
+        processes.start_service,
+        "calendars",
+        database_url=calendars_db,
+        nats_url=nats_url,
+        **calendars_env(),
+    )
 
 
 @pytest.fixture
 async def calendars_rpc(nats_url: str) -> AsyncIterator[RpcClient]:
-    broker = build_broker(nats_url, "calendars-tests")
-    async with broker:
-        await broker.connect()
-        yield RpcClient(broker, timeout=30)
+    async with rpc_client(nats_url, "calendars-tests") as client:
+        yield client

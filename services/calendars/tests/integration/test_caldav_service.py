@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 import pytest
+from calendars_harness import StartCalendars, connect_caldav, make_calendar, put_ics
 
 from contracts import calendars as msg
 from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.pytest_plugin import CaldavAccount, Processes
-from cortex_runtime.broker import build_broker
+from cortex_dev.pytest_plugin import CaldavAccount
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -23,49 +21,9 @@ TENANT = "tn_caldav_test"
 
 
 @pytest.fixture
-def calendars_db(service_database: Callable[[str], str]) -> str:
-    return service_database("calendars")
-
-
-@pytest.fixture
-async def rpc(processes: Processes, calendars_db: str, nats_url: str) -> AsyncIterator[RpcClient]:
-    processes.start(
-        "calendars",
-        [sys.executable, "-m", "calendars"],
-        {
-            "CORTEX_ENV": "test",
-            "CORTEX_NATS_URL": nats_url,
-            "CORTEX_CALENDARS_DATABASE_URL": calendars_db,
-            "CORTEX_CALENDARS_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32",
-            "CORTEX_CALENDARS_HTTP_TIMEOUT_SECONDS": "5",
-        },
-    )
-    processes.wait_for_log("calendars", "service ready")
-    broker = build_broker(nats_url, "test")
-    async with broker:
-        await broker.connect()
-        yield RpcClient(broker, timeout=30)
-
-
-async def make_calendar(account: CaldavAccount, name: str = "work") -> str:
-    url = f"{account.url}{account.username}/{name}/"
-    body = (
-        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
-        f"<displayname>{name}</displayname></prop></set></mkcol>"
-    )
-    async with httpx.AsyncClient(auth=(account.username, account.password)) as client:
-        response = await client.request("MKCOL", url, content=body)
-        assert response.status_code == 201, response.text
-    return url
-
-
-async def put_ics(account: CaldavAccount, calendar_url: str, name: str, ics: str) -> None:
-    async with httpx.AsyncClient(auth=(account.username, account.password)) as client:
-        response = await client.put(
-            f"{calendar_url}{name}.ics", content=ics, headers={"Content-Type": "text/calendar"}
-        )
-        assert response.status_code in (201, 204), response.text
+def rpc(start_calendars: StartCalendars, calendars_rpc: RpcClient) -> RpcClient:
+    start_calendars()
+    return calendars_rpc
 
 
 def weekly_ics(first: datetime) -> str:
@@ -139,15 +97,7 @@ async def test_connect_sync_recurrence_and_booking_events(
     first_monday = today + timedelta(days=(7 - today.weekday()) % 7 + 7)
     await put_ics(caldav_account, calendar_url, "weekly", weekly_ics(first_monday))
 
-    connected = await rpc.call(
-        msg.CONNECT_CALDAV,
-        msg.ConnectCaldav(
-            tenant_id=TENANT,
-            server_url=caldav_account.url,
-            username=caldav_account.username,
-            password=caldav_account.password,
-        ),
-    )
+    connected = await connect_caldav(rpc, TENANT, caldav_account)
     info = connected.connection
     assert info.provider is msg.Provider.CALDAV and info.status is msg.ConnectionStatus.OK
     assert [c.name for c in info.calendars] == ["work"] and info.calendars[0].receives_bookings
@@ -240,15 +190,7 @@ async def test_connect_sync_recurrence_and_booking_events(
 
     # a second CalDAV connection is refused; disconnecting removes events and secrets
     with pytest.raises(ServiceError) as twice:
-        await rpc.call(
-            msg.CONNECT_CALDAV,
-            msg.ConnectCaldav(
-                tenant_id=TENANT,
-                server_url=caldav_account.url,
-                username=caldav_account.username,
-                password=caldav_account.password,
-            ),
-        )
+        await connect_caldav(rpc, TENANT, caldav_account)
     assert twice.value.code == "already_connected"
     await rpc.call(msg.DISCONNECT, msg.Disconnect(tenant_id=TENANT, provider="caldav"))
     conn = await asyncpg.connect(calendars_db.replace("+asyncpg", ""))

@@ -10,17 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from calendars_harness import (
     StartCalendars,
-    eventually,
+    connect_caldav,
     make_calendar,
-    publish_events,
     put_ics,
-    query,
 )
 
 from contracts import calendars as msg
 from contracts import identity
 from cortex_dev.embedded import Radicale
-from cortex_dev.pytest_plugin import CaldavAccount
+from cortex_dev.pytest_plugin import CaldavAccount, eventually, publish_events, query
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -70,15 +68,7 @@ async def test_a_deleted_tenant_keeps_no_secret_and_is_never_synced_again(
     for tenant, account in ((GONE, caldav_account), (STAYS, other)):
         calendar_url = await make_calendar(account)
         await put_ics(account, calendar_url, "busy", busy_ics(soon))
-        await calendars_rpc.call(
-            msg.CONNECT_CALDAV,
-            msg.ConnectCaldav(
-                tenant_id=tenant,
-                server_url=account.url,
-                username=account.username,
-                password=account.password,
-            ),
-        )
+        await connect_caldav(calendars_rpc, tenant, account)
     await calendars_rpc.call(
         msg.WRITE_BOOKING_EVENT,
         msg.WriteBookingEvent(
@@ -133,15 +123,7 @@ async def test_a_deleted_tenant_keeps_no_secret_and_is_never_synced_again(
         )
     assert late_oauth.value.code == "invalid_state"
     with pytest.raises(ServiceError) as late_connect:
-        await calendars_rpc.call(
-            msg.CONNECT_CALDAV,
-            msg.ConnectCaldav(
-                tenant_id=GONE,
-                server_url=caldav_account.url,
-                username=caldav_account.username,
-                password=caldav_account.password,
-            ),
-        )
+        await connect_caldav(calendars_rpc, GONE, caldav_account)
     assert late_connect.value.code == "tenant_deleted"
     assert not any((await tenant_rows(calendars_db, GONE)).values())
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from calendars_harness import StartCalendars, calendar_listing, make_calendar, query
+from calendars_harness import StartCalendars, calendar_listing, connect_caldav, make_calendar
 
 from contracts import calendars as msg
 from contracts.rpc import ErrorKind
-from cortex_dev.pytest_plugin import CaldavAccount
+from cortex_dev.pytest_plugin import CaldavAccount, query
 from cortex_runtime.client import RpcClient
 from cortex_runtime.errors import ServiceError
 
@@ -36,15 +36,7 @@ def write(booking_id: str, deadline: datetime | None = None) -> msg.WriteBooking
 
 async def connect(rpc: RpcClient, account: CaldavAccount) -> str:
     calendar_url = await make_calendar(account)
-    await rpc.call(
-        msg.CONNECT_CALDAV,
-        msg.ConnectCaldav(
-            tenant_id=TENANT,
-            server_url=account.url,
-            username=account.username,
-            password=account.password,
-        ),
-    )
+    await connect_caldav(rpc, TENANT, account)
     return calendar_url
 
 

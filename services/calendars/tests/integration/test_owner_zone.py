@@ -9,16 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from calendars_harness import (
     StartCalendars,
-    eventually,
+    connect_caldav,
     make_calendar,
     owner_settings,
-    publish_events,
     put_ics,
 )
 
 from contracts import calendars as msg
 from contracts import identity
-from cortex_dev.pytest_plugin import CaldavAccount
+from cortex_dev.pytest_plugin import CaldavAccount, eventually, publish_events
 from cortex_runtime.client import RpcClient
 
 pytestmark = pytest.mark.integration
@@ -107,15 +106,7 @@ async def test_floating_and_all_day_events_follow_the_owners_zone(
     await put_ics(caldav_account, calendar_url, "call", zoned("call", DAY + timedelta(days=2)))
 
     # the owner's zone may reach calendars after the connection: the events are placed again
-    await calendars_rpc.call(
-        msg.CONNECT_CALDAV,
-        msg.ConnectCaldav(
-            tenant_id=tenant,
-            server_url=caldav_account.url,
-            username=caldav_account.username,
-            password=caldav_account.password,
-        ),
-    )
+    await connect_caldav(calendars_rpc, tenant, caldav_account)
 
     async def in_zone(zone: str, live: bool = False) -> bool:
         return await busy(calendars_rpc, tenant, live) == expected(zone)
