@@ -600,7 +600,12 @@ def test_every_authenticated_route_refuses_missing_malformed_unknown_and_revoked
         ),
         ("revoked", auth(revoked["key"]), UNKNOWN_KEY),
     ]
-    dummy = {name: "key_00000000000000000000" for op in operations for name in op.params}
+    # well-formed values (a provider path matches only a provider's name)
+    dummy = {
+        name: "google" if name == "provider" else made_up_id(name)
+        for op in operations
+        for name in op.params
+    }
     failures = []
     for op in operations:
         for i, (label, headers, expected) in enumerate(credentials):
