@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -133,26 +133,23 @@ API_KEY_SCHEME = HTTPBearer(
 )
 
 
-async def authenticate(
-    request: Request,
-    # declares the scheme in the OpenAPI; the header is read and checked below
-    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY_SCHEME)] = None,
-) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+async def verify_key(app: Any, authorization: str, request_id: str) -> Principal:
+    """The principal of an ``Authorization`` header value (``Bearer sk_live_...``), from the
+    gateway's cache of verified keys or identity, whatever the door; raises ServiceError
+    ``unauthorized`` for a missing, malformed, unknown or revoked key. Records the use."""
+    scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("Missing API key: send 'Authorization: Bearer sk_live_...'.")
     key = key.strip()
     if not _KEY.fullmatch(key):
         raise _unauthorized("Malformed API key.")
-    cache: KeyCache = request.app.state.key_cache
+    cache: KeyCache = app.state.key_cache
     principal = cache.get(key)
     if principal is None:
-        rpc: RpcClient = request.app.state.rpc
+        rpc: RpcClient = app.state.rpc
         try:
             verified = await rpc.call(
-                msg.VERIFY_API_KEY,
-                msg.VerifyApiKey(key=key, correlation_id=request.state.request_id),
+                msg.VERIFY_API_KEY, msg.VerifyApiKey(key=key, correlation_id=request_id)
             )
         except ServiceError as exc:
             if exc.kind is ErrorKind.UNAUTHORIZED:
@@ -160,7 +157,18 @@ async def authenticate(
             raise
         principal = Principal(tenant_id=verified.verified_tenant_id, key_id=verified.key_id)
         cache.put(key, principal)
-    request.app.state.key_usage.touch(principal.key_id)
+    app.state.key_usage.touch(principal.key_id)
+    return principal
+
+
+async def authenticate(
+    request: Request,
+    # declares the scheme in the OpenAPI; the header is read and checked below
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY_SCHEME)] = None,
+) -> Principal:
+    principal = await verify_key(
+        request.app, request.headers.get("authorization", ""), request.state.request_id
+    )
     request.state.tenant_id = principal.tenant_id
     await request.app.state.call_quota.admit(principal.tenant_id, request)
     return principal

@@ -184,9 +184,19 @@ class RateLimiter:
             self._closed[subject] = value
         return value
 
+    def client_of(self, request: Request) -> str:
+        """The client address of an HTTP request (through the trusted proxies), whatever
+        the door it came in at."""
+        return client_ip(request, self._trusted)
+
     async def hit(self, limit: Limit, request: Request) -> dict[str, str]:
         """Count the request; the X-RateLimit headers, or raise RateLimited (429)."""
-        client = rate_client(client_ip(request, self._trusted), self._ipv6_prefix)
+        return await self.hit_client(limit, self.client_of(request))
+
+    async def hit_client(self, limit: Limit, ip: str) -> dict[str, str]:
+        """Count one call of the client at address ``ip`` against ``limit``: the
+        X-RateLimit headers, or raise RateLimited (its ``headers`` hold Retry-After)."""
+        client = rate_client(ip, self._ipv6_prefix)
         now = time.time()
         window = int(now // limit.window_seconds)
         base = f"ratelimit.{limit.route}.{_token(client)}"
@@ -222,6 +232,20 @@ class RateLimiter:
         if used > limit.requests:
             raise RateLimited(limit, reset, headers)
         return headers
+
+
+async def check_limit(app: Any, route: str, ip: str) -> dict[str, str]:
+    """Count one call from ``ip`` against the gateway's limit named ``route`` (the same
+    limits and counters as the REST routes'): the X-RateLimit headers, or RateLimited."""
+    limiter: RateLimiter = app.state.rate_limiter
+    limit: Limit = app.state.rate_limits[route]
+    return await limiter.hit_client(limit, ip)
+
+
+def retry_after_seconds(exc: HTTPException) -> int | None:
+    """The seconds a 429 (a per-IP or a daily limit) asks the client to wait."""
+    value = (exc.headers or {}).get("Retry-After")
+    return int(value) if value and value.isdigit() else None
 
 
 def limited(route: str) -> Callable[[Request], Coroutine[Any, Any, None]]:

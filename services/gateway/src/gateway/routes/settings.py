@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -8,35 +7,13 @@ from pydantic import BaseModel, Field
 
 from contracts import formats
 from contracts import identity as msg
-from gateway import consistency
+from gateway import capabilities
+from gateway.capabilities import Settings
 from gateway.deps import TenantCaller
 from gateway.errors import documented
 from gateway.params import schema_enum
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
-
-
-class Settings(BaseModel):
-    tenant_id: str
-    email: str
-    display_name: str
-    slug: str | None
-    open_scheduling: bool
-    user_type: msg.UserType
-    timezone: str
-    working_hours: msg.WorkingHours
-    max_advance_days: int
-    min_notice_hours: int
-    confirm_before_booking: bool
-    buffer_minutes: int
-    default_duration_minutes: int
-    updated_at: datetime
-
-
-def _flat(settings: msg.TenantSettings) -> Settings:
-    return Settings(
-        **settings.model_dump(exclude={"booking_rules"}), **settings.booking_rules.model_dump()
-    )
 
 
 class SlugBody(BaseModel):
@@ -87,8 +64,7 @@ class DisplayNameBody(BaseModel):
 
 
 async def _update(call: TenantCaller, **change: Any) -> Settings:
-    changed = (await call(msg.UPDATE_SETTINGS, **change)).settings
-    return _flat(await consistency.settings_changed(call, changed))
+    return await capabilities.update_settings(call, **change)
 
 
 ERRORS = documented(400, 401)
@@ -96,7 +72,7 @@ ERRORS = documented(400, 401)
 
 @router.get("", response_model=Settings, responses=documented(401))
 async def get_settings(call: TenantCaller) -> Settings:
-    return _flat((await call(msg.GET_SETTINGS)).settings)
+    return await capabilities.get_settings(call)
 
 
 @router.put("/slug", response_model=Settings, responses=documented(400, 401, 409))
