@@ -1,8 +1,8 @@
 """The availability engine: free windows of a day and the check a booked slot must pass.
 
-Pure domain code (stdlib only, no I/O). Every computation runs on UTC instants; local wall
-times exist only at the edges: reading the owner's working hours, cutting a calendar day in the
-requested zone, and converting the answer back to that zone.
+Pure domain code (stdlib and cortex_runtime's pure helpers, no I/O). Every computation runs on
+UTC instants; local wall times exist only at the edges: reading the owner's working hours,
+cutting a calendar day in the requested zone, and converting the answer back to that zone.
 
 One rule decides what is free, :func:`free_intervals`:
 
@@ -22,7 +22,8 @@ if and only if it lies inside a window ``free_windows`` returns for that day wit
 Local wall times are mapped to instants the same way everywhere (working-hour edges, local
 midnights): a wall time that does not exist (spring forward) moves forward to the first instant
 that exists, the transition itself; an ambiguous one (fall back) takes its first occurrence
-(``fold=0``). A calendar day therefore lasts 23 or 25 hours on DST days.
+(``fold=0``): ``cortex_runtime.walltime.local_instant``, the rule the gateway's time tools
+use too. A calendar day therefore lasts 23 or 25 hours on DST days.
 
 Max advance is counted in exact days of 24 hours from ``now``. Datetimes returned by
 ``free_windows`` carry the requested zone so that ``isoformat()`` prints the right offset;
@@ -39,6 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.booking import EARLIEST, FIRST_DAY, LAST_DAY, LATEST
+from cortex_runtime.walltime import local_instant as _instant
 
 Interval = tuple[datetime, datetime]
 
@@ -290,31 +292,6 @@ def check_slot(
     if working_intervals(rules, lo, hi) != [(lo, hi)]:
         raise SlotRefused("outside_working_hours", "The slot is outside the owner's working hours.")
     raise SlotRefused("slot_unavailable", "The slot is no longer available.")
-
-
-def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a naive local wall time: a skipped time moves forward to the first
-    instant that exists (the transition), a repeated one takes its first occurrence."""
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    if _wall(first, zone) == wall:
-        return first
-    candidates = sorted((first, wall.replace(tzinfo=zone, fold=1).astimezone(UTC)))
-    low, high = candidates
-    if not _wall(low, zone) < wall <= _wall(high, zone):
-        return high
-    # The first instant whose wall time reaches ``wall``; transitions fall on whole seconds.
-    low_seconds, high_seconds = 0, int((high - low).total_seconds())
-    while high_seconds - low_seconds > 1:
-        middle = (low_seconds + high_seconds) // 2
-        if _wall(low + timedelta(seconds=middle), zone) >= wall:
-            high_seconds = middle
-        else:
-            low_seconds = middle
-    return low + timedelta(seconds=high_seconds)
-
-
-def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)
 
 
 def _minute_of_day(text: str) -> int:
