@@ -17,6 +17,7 @@ from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers, install_openapi
 from gateway.hardening import Hardening
 from gateway.limits import Limit, RateLimiter
+from gateway.mcp_server import mount_mcp
 from gateway.middleware import REQUEST_ID_HEADER, RateLimitHeaders, RequestId
 from gateway.oauth_binding import OAuthBinding
 from gateway.quota import EXEMPT_PREFIXES, CallQuota
@@ -65,7 +66,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.key_usage = KeyUsage(app.state.rpc, settings.key_usage_flush_seconds)
         app.state.key_usage.start()
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             await app.state.key_usage.stop()
             connecting.cancel()
@@ -113,4 +115,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(toon.router)
     app.include_router(billing_routes.router)
     app.include_router(dashboard.router)
+    mcp = mount_mcp(app, settings)  # its session manager runs in the lifespan
     return app

@@ -17,6 +17,12 @@ class GatewaySettings(CortexSettings):
         default="",
         description="Base URL clients reach the gateway at (for links); default: the request's",
     )
+    mcp_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated Host header values /mcp accepts beside public_url's "
+        "(DNS-rebinding protection; 'name:*' allows any port); 127.0.0.1 and localhost in "
+        "development",
+    )
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, description="How long /ready waits for each service's ping"
     )
