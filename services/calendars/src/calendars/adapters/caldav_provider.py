@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import caldav.async_davclient as caldav_http
 import httpx
 from caldav.async_davclient import AsyncDAVClient
 from caldav.collection import Calendar
@@ -29,6 +30,13 @@ from calendars.adapters.providers import (
 )
 from calendars.adapters.ssrf import UrlRefused, shared_ssl_context
 from calendars.domain.ical import IcalError, event_ics, expand_ics
+
+# caldav speaks the first of httpx2, httpxyz, httpx it can import, and httpx2 is installed
+# beside httpx (the MCP SDK brings it): its auth objects and exceptions would then be
+# httpx2's, which the SSRF-safe httpx session refuses ("Invalid auth argument"). The session
+# is httpx, so caldav is told to speak httpx.
+caldav_http.httpx = httpx
+caldav_http._HTTPX_FLAVOUR = "httpx"
 
 
 def _translate(exc: BaseException) -> Exception:
