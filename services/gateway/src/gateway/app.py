@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from contracts import identity, subjects
 from cortex_runtime.broker import build_broker
 from cortex_runtime.client import RpcClient
+from gateway import a2a_pages
 from gateway.auth import KeyCache, KeyUsage
 from gateway.errors import install_error_handlers, install_openapi
 from gateway.hardening import Hardening
@@ -115,5 +116,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(toon.router)
     app.include_router(billing_routes.router)
     app.include_router(dashboard.router)
+    a2a_pages.mount(app)  # A2A on every public page
     mcp = mount_mcp(app, settings)  # its session manager runs in the lifespan
     return app
