@@ -2,6 +2,12 @@
 reference's dashboard example, the live dashboard, an activity feed of 50 items and a week of
 availability, each as the gateway answers it in TOON; and encode speed over ~1 MB.
 
+TOON is an encoding, not a view (issue 15): the TOON measured is the JSON answer itself
+encoded (``gateway.toon.encode``, what ``Accept: text/toon`` and the MCP tools send), and the
+bench checks that it decodes (``toon_format``) to exactly that JSON answer. There is no
+reshaped view any more (issue 7's availability ``HH:MM`` times and dashboard ``used/limit``
+figures): the numbers here are TOON's own.
+
 Target (issue 7): the dashboard example and a week of availability at least 40% fewer tokens
 than pretty JSON and at least 20% fewer than compact JSON."""
 
@@ -13,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import toon_format
 
 from bench.common import Owner, row
-from gateway.toon import count_tokens, encode, render
+from gateway.toon import count_tokens, encode
 
-DASHBOARD = "/api/v1/dashboard/summary"
 # the REST reference's example response, verbatim
 SEED_DASHBOARD: dict[str, Any] = {
     "plan": {
@@ -61,7 +67,11 @@ def _synthetic_activity(have: dict[str, Any]) -> dict[str, Any]:
     return {"items": items, "next_cursor": have.get("next_cursor")}
 
 
-def _tokens(value: Any, toon_text: str) -> dict[str, Any]:
+def _tokens(value: Any) -> dict[str, Any]:
+    """Tokens of ``value`` in pretty JSON, compact JSON and TOON (its exact encoding)."""
+    toon_text = encode(value)
+    if toon_format.decode(toon_text) != value:
+        raise AssertionError("the TOON answer does not decode to the JSON answer")
     pretty = json.dumps(value, indent=2)
     compact = json.dumps(value, separators=(",", ":"))
     out: dict[str, Any] = {
@@ -103,12 +113,16 @@ def run(gateway: str, owner: Owner) -> tuple[dict[str, Any], list[dict[str, Any]
         )
         activity = _synthetic_activity(activity)
     week = bodies["week"]
-    week_toon = "\n".join(render(f"/public/{owner.slug}/availability", day) for day in week)
+    # a week: the seven days' answers, each as the gateway sends it in TOON
+    days = [_tokens(day) for day in week]
+    week_tokens = {k: sum(d[k] for d in days) for k in ("pretty_json", "compact_json", "toon")}
+    week_tokens["toon_vs_compact"] = round(week_tokens["toon"] / week_tokens["compact_json"], 3)
+    week_tokens["toon_vs_pretty"] = round(week_tokens["toon"] / week_tokens["pretty_json"], 3)
     tokens = {
-        "dashboard_seed_example": _tokens(SEED_DASHBOARD, render(DASHBOARD, SEED_DASHBOARD)),
-        "dashboard_live": _tokens(bodies["dashboard"], render(DASHBOARD, bodies["dashboard"])),
-        "activity_50": _tokens(activity, render("/", activity)),
-        "availability_week": _tokens(week, week_toon),
+        "dashboard_seed_example": _tokens(SEED_DASHBOARD),
+        "dashboard_live": _tokens(bodies["dashboard"]),
+        "activity_50": _tokens(activity),
+        "availability_week": week_tokens,
     }
     tokens["availability_week"]["slots"] = sum(len(d.get("slots", [])) for d in week)
 

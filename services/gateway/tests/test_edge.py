@@ -11,6 +11,11 @@ import toon_format
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from gateway import toon
 from gateway.app import create_app
@@ -101,30 +106,13 @@ def test_cors_open_on_public_routes_closed_on_authenticated(client: TestClient) 
     )
 
 
-def test_availability_in_toon_is_compact_and_lossless() -> None:
-    body = {
-        "slug": "alice", "date": "2026-03-10", "timezone": "America/New_York", "duration": 30,
-        "slots": [
-            {"start": "2026-03-10T09:00:00-04:00", "end": "2026-03-10T12:00:00-04:00"},
-            {"start": "2026-03-10T13:00:00-04:00", "end": "2026-03-11T00:00:00-04:00"},
-        ],
-    }  # fmt: skip
-    text = toon.render("/public/alice/availability", body)
-    decoded = toon_format.decode(text)
-    assert decoded["utc_offset"] == "-04:00"
-    assert decoded["slots"] == [
-        {"start": "09:00", "end": "12:00"},
-        {"start": "13:00", "end": "24:00"},
-    ]
-    assert toon.count_tokens(text) < toon.count_tokens(toon.encode(body))
-    dst_day = {**body, "date": "2026-03-08", "slots": [
-        {"start": "2026-03-08T00:00:00-05:00", "end": "2026-03-08T05:00:00-04:00"}]}  # fmt: skip
-    assert (
-        toon_format.decode(toon.render("/public/alice/availability", dst_day))["slots"]
-        == dst_day["slots"]
-    )
-
-
+AVAILABILITY = {
+    "slug": "alice", "date": "2026-03-10", "timezone": "America/New_York", "duration": 30,
+    "slots": [
+        {"start": "2026-03-10T09:00:00-04:00", "end": "2026-03-10T12:00:00-04:00"},
+        {"start": "2026-03-10T13:00:00-04:00", "end": "2026-03-11T00:00:00-04:00"},
+    ],
+}  # fmt: skip
 SEED_DASHBOARD = {  # the REST reference's example, verbatim
     "plan": {
         "tier": "starter", "user_type": "individual", "calendars_connected": 2,
@@ -134,40 +122,53 @@ SEED_DASHBOARD = {  # the REST reference's example, verbatim
     "calendars": [{"provider": "google", "email": "[email protected]", "calendar_count": 3}],
     "recent_activity": [],
 }  # fmt: skip
+# what the JSON routes answer, at the paths that used to get a reshaped ("compact") TOON view
+ANSWERS = {
+    "/public/alice/availability": AVAILABILITY,
+    "/api/v1/dashboard/summary": SEED_DASHBOARD,
+    "/api/v1/settings": {"slug": "alice", "timezone": "Europe/Berlin", "working_hours": {
+        "mon": [{"start": "09:00", "end": "17:00"}]}, "open_scheduling": True},
+    "/api/v1/bookings": {"bookings": [{"id": "bk_1", "status": "confirmed",
+        "start": "2026-03-10T09:00:00Z", "end": "2026-03-10T09:30:00Z"}], "next_cursor": None},
+}  # fmt: skip
 
 
-def expand_dashboard(compact: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of the compact dashboard view, as a client would read it."""
+def answering(path: str, body: Any) -> Starlette:
+    """The gateway's TOON middleware over an app that answers ``body`` as JSON at ``path``."""
 
-    def figures(value: int | str | None) -> tuple[int | None, int | None]:
-        if not isinstance(value, str):
-            return value, None
-        used, limit = value.split("/")
-        return (None if used == "?" else int(used)), int(limit)
+    async def answer(request: Request) -> JSONResponse:
+        return JSONResponse(body)
 
-    plan: dict[str, Any] = {"tier": compact["plan"], "user_type": compact["user_type"]}
-    for name, used, limit in toon.DASHBOARD_USAGE:
-        plan[used], plan[limit] = figures(compact["usage"][name])
-    calendars = [
-        {("calendar_count" if k == "count" else k): v for k, v in c.items()}
-        for c in compact["calendars"]
-    ]
-    rest = {k: v for k, v in compact.items() if k not in ("plan", "user_type", "usage")}
-    return {"plan": plan, **rest, "calendars": calendars}
+    return Starlette(routes=[Route(path, answer)], middleware=[Middleware(toon.ToonResponses)])
 
 
-def test_dashboard_in_toon_is_compact_and_lossless() -> None:
-    text = toon.render("/api/v1/dashboard/summary", SEED_DASHBOARD)
-    assert expand_dashboard(toon_format.decode(text)) == SEED_DASHBOARD
-    assert "bookings: 5/20" in text and "calls_today: 42" in text
-    tokens = toon.count_tokens(text)
-    assert tokens <= 0.8 * toon.count_tokens(json.dumps(SEED_DASHBOARD, separators=(",", ":")))
-    assert tokens <= 0.6 * toon.count_tokens(json.dumps(SEED_DASHBOARD, indent=2))
+@pytest.mark.parametrize("path", list(ANSWERS))
+def test_a_toon_answer_decodes_to_the_json_answer(path: str) -> None:
+    """TOON is an encoding, not a view: no route's answer is reshaped."""
+    body = ANSWERS[path]
+    with TestClient(answering(path, body)) as client:
+        as_json = client.get(path)
+        by_header = client.get(path, headers={"Accept": "text/toon"})
+        by_query = client.get(path, params={"format": "toon"})
+    assert as_json.json() == body
+    for answer in (by_header, by_query):
+        assert answer.headers["content-type"] == "text/toon; charset=utf-8"
+        assert answer.text == toon.encode(body)
+        assert toon_format.decode(answer.text) == as_json.json()
 
 
-def test_compact_dashboard_covers_every_plan_figure() -> None:
-    covered = {"tier", "user_type"} | {k for _, *pair in toon.DASHBOARD_USAGE for k in pair}
-    assert covered == set(PlanSummary.model_fields)
+def test_a_dst_day_of_availability_decodes_to_the_json_answer() -> None:
+    dst_day = {**AVAILABILITY, "date": "2026-03-08", "slots": [
+        {"start": "2026-03-08T00:00:00-05:00", "end": "2026-03-08T05:00:00-04:00"}]}  # fmt: skip
+    path = "/public/alice/availability"
+    with TestClient(answering(path, dst_day)) as client:
+        assert toon_format.decode(client.get(path, params={"format": "toon"}).text) == dst_day
+
+
+def test_toon_is_smaller_than_json_for_the_seed_examples() -> None:
+    for body in (SEED_DASHBOARD, AVAILABILITY):
+        tokens = toon.count_tokens(toon.encode(body))
+        assert tokens < toon.count_tokens(json.dumps(body, indent=2))
 
 
 _figure = st.none() | st.integers(0, 10**9)
@@ -176,10 +177,10 @@ _figure = st.none() | st.integers(0, 10**9)
 @settings(max_examples=80, deadline=None)
 @given(
     plan=st.fixed_dictionaries(
-        {
+        {name: _figure for name in PlanSummary.model_fields}
+        | {
             "tier": st.sampled_from([None, "starter", "pro", "business"]),
             "user_type": st.sampled_from([None, "individual", "agent"]),
-            **{k: _figure for _, *pair in toon.DASHBOARD_USAGE for k in pair},
         }
     ),
     calendars=st.lists(
@@ -194,7 +195,7 @@ _figure = st.none() | st.integers(0, 10**9)
     ),
     unavailable=st.lists(st.sampled_from(["billing", "calendars", "identity"]), unique=True),
 )
-def test_compact_dashboard_round_trips(
+def test_dashboards_round_trip(
     plan: dict[str, Any], calendars: list[dict[str, Any]], unavailable: list[str]
 ) -> None:
     body: dict[str, Any] = {"plan": plan, "calendars": calendars, "recent_activity": [
@@ -202,8 +203,7 @@ def test_compact_dashboard_round_trips(
          "occurred_at": "2026-03-15T14:00:00Z", "ids": {"booking_id": "bk_1"}}]}  # fmt: skip
     if unavailable:
         body["unavailable"] = unavailable
-    decoded = toon_format.decode(toon.render("/api/v1/dashboard/summary", body))
-    assert expand_dashboard(decoded) == body
+    assert toon_format.decode(toon.encode(body)) == body
 
 
 ROUND_TRIPS = {
