@@ -76,6 +76,8 @@ ACCEPTANCE_EXEMPT = {
     "POST /api/v1/calendars/caldav": "the server must exist, be allowed and accept the login",
     # a condition value or type changed alone must fit the other, as the policy stores it
     "PUT /api/v1/policies/{policy_id}": "the value must fit the policy's condition type",
+    # intervals of HH:MM the schema states; that none is empty or overlaps another, it cannot
+    "PUT /api/v1/settings/working-hours": "the week's intervals must not overlap",
 }
 # Not enabled: allow_header_conformance (a 405 on /api/v1/calendars/caldav rightly allows
 # DELETE, which /api/v1/calendars/{provider} serves there; the check reads only the concrete
