@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from booking.adapters.free_busy_cache import FreeBusyCache
 from booking.adapters.tables import bookings, owners
-from booking.domain import availability
+from booking.domain import availability, next_slots
 from booking.domain.policies import BookingFacts, Decision
 from booking.domain.saga import Recovery, Step, recovery_for
 from booking.service_layer.callers_policies import NO_TENANT
@@ -629,8 +629,13 @@ async def _conflict(
     *,
     own_only: bool = False,
     free_busy: cal.FreeBusy | None = None,
+    ignore_booking: str | None = None,
 ) -> ServiceError:
-    """A 409 naming what the slot clashes with: a calendar event, else a booking."""
+    """A 409 naming what the slot clashes with: a calendar event, else a booking.
+
+    Its details, for an agent to act on: ``conflict`` (the clash's start, end, the summary
+    the sentence shows and its source, ``calendar`` or ``booking``; absent when nothing
+    was found) and ``next_slots`` (:func:`_next_slots`)."""
     pad = timedelta(minutes=int(owner.booking_rules.get("buffer_minutes", 0)))
     if free_busy is None and not own_only:
         try:
@@ -649,12 +654,18 @@ async def _conflict(
     if free_busy is not None:
         for event in free_busy.events:
             if event.start < end + pad and event.end > start - pad:
+                summary = _shown_summary(event)
                 return ServiceError(
                     ErrorKind.CONFLICT,
                     "slot_unavailable",
-                    f"Booking conflict: existing event '{event.summary or 'Busy'}' at "
+                    f"Booking conflict: existing event '{summary}' at "
                     f"{_hhmm(event.start, zone)}-{_hhmm(event.end, zone)}",
-                    {"start": event.start.isoformat(), "end": event.end.isoformat()},
+                    {
+                        "conflict": _clash(event.start, event.end, zone, summary, "calendar"),
+                        "next_slots": await _next_slots(
+                            ctx, cause, owner, start, end, zone, free_busy, ignore_booking
+                        ),
+                    },
                 )
         if free_busy.unknown:
             return ServiceError(
@@ -671,15 +682,85 @@ async def _conflict(
                     bookings.c.status.in_(ACTIVE),
                     bookings.c.start_at < end + pad,
                     bookings.c.occupied_until > start,
+                    bookings.c.id != (ignore_booking or ""),
                 )
                 .order_by(bookings.c.start_at)
                 .limit(1)
             )
         ).first()
     where = f" at {_hhmm(clash.start_at, zone)}-{_hhmm(clash.end_at, zone)}" if clash else ""
-    return ServiceError(
-        ErrorKind.CONFLICT, "slot_unavailable", f"Booking conflict: existing booking{where}"
+    details: dict[str, Any] = {}
+    if clash is not None:
+        details["conflict"] = _clash(clash.start_at, clash.end_at, zone, None, "booking")
+    details["next_slots"] = await _next_slots(
+        ctx, cause, owner, start, end, zone, free_busy, ignore_booking
     )
+    return ServiceError(
+        ErrorKind.CONFLICT,
+        "slot_unavailable",
+        f"Booking conflict: existing booking{where}",
+        details,
+    )
+
+
+def _shown_summary(event: cal.BusyEvent) -> str:
+    """What a conflict shows of a calendar event: its summary, or ``Busy`` without one (the
+    sentence and the details say the same)."""
+    return event.summary or "Busy"
+
+
+def _clash(
+    start: datetime, end: datetime, zone: ZoneInfo, summary: str | None, source: str
+) -> dict[str, Any]:
+    return {
+        "start": start.astimezone(zone).isoformat(),
+        "end": end.astimezone(zone).isoformat(),
+        "summary": summary,
+        "source": source,
+    }
+
+
+async def _next_slots(
+    ctx: Context,
+    cause: Message,
+    owner: Any,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    free_busy: cal.FreeBusy | None,
+    ignore_booking: str | None,
+) -> list[dict[str, str]]:
+    """The next free slots of the refused slot's length (``next_slots.next_slots``, on
+    the busy time availability reads, plus what a live check just found), in ``zone``;
+    empty when the busy time cannot be read (the refusal stands without them)."""
+    rules = _rules(owner)
+    now = datetime.now(UTC)
+    pad = timedelta(minutes=rules.buffer_minutes)
+    until = min(
+        start + timedelta(days=next_slots.DAYS + 1),
+        now + timedelta(days=rules.max_advance_days),
+    )
+    if until <= start:
+        return []
+    try:
+        busy, _ = await _busy(
+            ctx,
+            cause,
+            owner.tenant_id,
+            start - pad,
+            until + pad,
+            live=False,
+            ignore_booking=ignore_booking,
+            calendars_version=owner.calendars_version,
+        )
+    except ServiceError:
+        return []
+    if free_busy is not None:
+        busy.extend((b.start, b.end) for b in (*free_busy.busy, *free_busy.unknown))
+    # next_slots searches DAYS local days from the start's: all inside the range
+    length = int((end - start) / timedelta(minutes=1))
+    slots = next_slots.next_slots(rules, start, length, zone.key, busy, now)
+    return [{"start": a.isoformat(), "end": b.isoformat()} for a, b in slots]
 
 
 async def _step(
@@ -742,7 +823,14 @@ async def _prepare_and_commit(ctx: Context, cmd: msg.CreateBooking, held: Any) -
         raise
     if any(a < held.occupied_until and b > held.start_at - pad for a, b in busy):
         error = await _conflict(
-            ctx, cmd, owner, held.start_at, held.end_at, zone, free_busy=free_busy
+            ctx,
+            cmd,
+            owner,
+            held.start_at,
+            held.end_at,
+            zone,
+            free_busy=free_busy,
+            ignore_booking=held.id,
         )
         await _undo(ctx, cmd, held.id, error.reply.message)
         raise error
