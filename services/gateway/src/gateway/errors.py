@@ -1,14 +1,21 @@
-"""Every error leaves the gateway as JSON ``{"error": "<sentence>", "code": "..."}``."""
+"""Every error leaves the gateway as JSON ``{"error": "<sentence>", "code": "..."}``.
+
+Some errors carry more for a client (an agent) to act on, beside ``error`` and ``code``
+(:data:`PUBLIC_DETAILS`): a booking conflict names the clash (``conflict``) and offers the
+next free slots of the same length (``next_slots``), from the service's error details; a 429
+says how long to wait (``retry_after_seconds``, the same number as ``Retry-After``).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -45,11 +52,46 @@ _CODE_OF_STATUS = {
 }
 
 
+class ErrorSlot(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class ErrorConflict(BaseModel):
+    """What a requested slot clashes with."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    summary: str | None = Field(
+        description="The calendar event's summary as the owner's page shows it ('Busy' when "
+        "it has none); null for another booking"
+    )
+    source: Literal["calendar", "booking"]
+
+
 class ErrorBody(BaseModel):
     """The shape of every error response."""
 
     error: str
     code: str | None = None
+    conflict: ErrorConflict | None = Field(
+        default=None,
+        description="409 slot_unavailable: what the slot clashes with, when it is known "
+        "(times in the owner's zone)",
+    )
+    next_slots: list[ErrorSlot] | None = Field(
+        default=None,
+        description="409 slot_unavailable: the next free slots of the requested length "
+        "after the requested start (up to 3, within 14 days and the owner's max advance), "
+        "in the owner's zone; each is one availability shows and booking accepts now",
+    )
+    retry_after_seconds: int | None = Field(
+        default=None, ge=1, description="429: seconds to wait before retrying (as Retry-After)"
+    )
+
+
+# the service error details a client sees (others stay inside: ids, deadlines, providers)
+PUBLIC_DETAILS = ("conflict", "next_slots")
 
 
 DESCRIBED = {
@@ -131,7 +173,10 @@ def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> N
         schemas = spec.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
-        schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        if "ErrorBody" not in schemas:
+            error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(error_schema.pop("$defs", {}))
+            schemas["ErrorBody"] = error_schema
         add_links(spec)
         app.openapi_schema = spec
         return spec
@@ -140,12 +185,37 @@ def install_openapi(app: FastAPI, daily_limit_exempt: tuple[str, ...] = ()) -> N
 
 
 def error_response(
-    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    """The one place an error body is made: ``error``, ``code``, the public ``details``, and
+    for a 429 ``retry_after_seconds`` with the ``Retry-After`` header (one from the other)."""
     body: dict[str, Any] = {"error": message}
     if code:
         body["code"] = code
+    for key in PUBLIC_DETAILS:
+        if details and details.get(key) is not None:
+            body[key] = details[key]
+    if status == 429:
+        headers = dict(headers or {})
+        retry_after = _retry_after(headers.get("Retry-After"), details)
+        headers["Retry-After"] = str(retry_after)
+        body["retry_after_seconds"] = retry_after
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _retry_after(header: str | None, details: dict[str, Any] | None) -> int:
+    """A 429's wait in whole seconds (at least 1): its Retry-After header, else the
+    service's ``retry_after_seconds`` detail, else 1."""
+    for value in (header, (details or {}).get("retry_after_seconds")):
+        try:
+            return max(1, math.ceil(float(value)))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return 1
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -204,7 +274,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": "1"}
         elif status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(status, exc.reply.message, exc.code, headers)
+        return error_response(status, exc.reply.message, exc.code, headers, exc.reply.details)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
