@@ -62,7 +62,7 @@ from a2a.types import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_0_3, PROTOCOL_VERSION_1_0
 from a2a.utils.errors import UnsupportedOperationError
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 # no stubs for protobuf here (types-protobuf is not a dependency)
@@ -78,8 +78,8 @@ from contracts import booking as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway import capabilities
-from gateway.deps import Caller
-from gateway.errors import STATUS_OF_KIND, error_response
+from gateway.deps import Caller, PublicCaller
+from gateway.errors import STATUS_OF_KIND, documented, error_response
 from gateway.limits import RateLimited, limited
 from gateway.params import PageSlug, Printable
 from gateway.routes.identity import public_base
@@ -465,16 +465,14 @@ def _sdk_skill(body: dict[str, Any]) -> str | None:
 @router.get(
     "/{slug}/.well-known/agent-card.json",
     summary="The page's A2A agent card",
-    responses={404: {"description": "No public page here"}, 429: {"description": "Rate limited"}},
+    responses=documented(404, 429),
+    dependencies=[Depends(limited("availability"))],
 )
-async def card(slug: PageSlug, request: Request) -> Response:
+async def card(slug: PageSlug, request: Request, call: PublicCaller) -> Response:
     """An A2A agent card (a2a-sdk's ``AgentCard``) for this page: its JSON-RPC endpoint
-    ``/public/{slug}/a2a`` and the skills ``query_availability`` and ``book_slot``."""
-    try:
-        await _admit(request, "availability")
-        await _public_page(request, slug)
-    except RpcError as exc:
-        return _rpc_response(None, exc)
+    ``/public/{slug}/a2a`` and the skills ``query_availability`` and ``book_slot``. Its
+    errors are the REST ones (404 ``page_not_found`` for a page that is not public)."""
+    await call(msg.GET_PAGE, slug=slug)
     return JSONResponse(card_json(public_base(request), slug))
 
 
@@ -482,9 +480,34 @@ async def card(slug: PageSlug, request: Request) -> Response:
     "/{slug}/a2a",
     summary="The page's A2A / JSON-RPC 2.0 endpoint",
     responses={
-        200: {"description": "A JSON-RPC 2.0 response (result or error)"},
-        404: {"description": "No public page here"},
-        429: {"description": "Rate limited (a JSON-RPC error -32029, Retry-After)"},
+        200: {
+            "description": "A JSON-RPC 2.0 response: a result or an error object (its codes: "
+            "docs/agents.md). A rate limit is an HTTP 429 with Retry-After whose body is "
+            "the JSON-RPC error -32029.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **documented(404),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A JSON-RPC 2.0 request: query_availability, book_slot, "
+                        "SendMessage (with A2A-Version: 1.0), ...",
+                        "required": ["jsonrpc", "method"],
+                        "properties": {
+                            "jsonrpc": {"const": "2.0"},
+                            "method": {"type": "string"},
+                            "params": {"type": "object"},
+                            "id": {"type": ["string", "integer", "null"]},
+                        },
+                    }
+                }
+            },
+        }
     },
 )
 async def endpoint(slug: PageSlug, request: Request) -> Response:
