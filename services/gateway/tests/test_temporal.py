@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -299,6 +300,24 @@ def test_invalid_rules_are_a_temporal_error(rule: str) -> None:
     with pytest.raises(t.TemporalError):
         t.expand_rrule(rule, datetime(2026, 1, 1), "UTC", count=3)
     assert issubclass(t.TemporalError, ValueError)
+
+
+def test_a_rule_that_matches_nothing_ends_quickly() -> None:
+    started = time.monotonic()
+    answer = t.expand_rrule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", datetime(2026, 1, 1), "UTC")
+    assert answer.count == 0 and time.monotonic() - started < 5
+    for rule in ("FREQ=SECONDLY;BYSETPOS=2", "FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31"):
+        started = time.monotonic()
+        with pytest.raises(t.TemporalError, match="coarser FREQ"):
+            t.expand_rrule(rule, datetime(2026, 1, 1), "UTC")
+        assert time.monotonic() - started < 5
+
+
+def test_the_search_ends_100_years_after_dtstart() -> None:
+    answer = t.expand_rrule("FREQ=YEARLY", datetime(2028, 2, 29, 9, 0), "UTC")
+    assert answer.occurrences[-1].start.year <= 2128 and answer.count == 25  # leap days
+    late = t.expand_rrule("FREQ=YEARLY", datetime(9990, 1, 1), "UTC")
+    assert late.count == 10
 
 
 def test_expand_refuses_an_unknown_zone() -> None:

@@ -17,6 +17,11 @@ Rules, stated once and applied everywhere here:
   keep the time of day (a day across a DST change is 23 or 25 hours); a month/year step that
   lands past a month's end clamps to its last day (Jan 31 + 1 month = Feb 28/29).
   **Exact units** (seconds, minutes, hours) add elapsed time.
+- **RRULE expansion** is bounded: at most ``MAX_OCCURRENCES`` (1000) occurrences (more is an
+  error unless count/until/COUNT/UNTIL cut it), searched within ``SEARCH_YEARS`` (100) years
+  of dtstart and at most ``MAX_PERIODS`` hourly/minutely/secondly periods (an error), so a
+  rule that matches nothing cannot keep a gateway busy. Sub-daily frequencies step the wall
+  clock too (FREQ=HOURLY across fall back gives the repeated hour once).
 - **Durations** are elapsed time between instants; the wall-clock difference (what the clocks
   on the wall show, each end read in ``timezone`` or as written) is given beside it and
   differs across a DST change.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -502,6 +508,11 @@ class Occurrences(_Model):
 
 
 _UNTIL = re.compile(r"(?:^|;)UNTIL=([^;]*)", re.IGNORECASE)
+_COUNT = re.compile(r"(?:^|;)COUNT=([^;]*)", re.IGNORECASE)
+SEARCH_YEARS = 100
+MAX_PERIODS = 20_000
+"""``expand_rrule`` looks for occurrences within this many years of dtstart: a rule that
+matches nothing (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) ends there instead of running to 9999."""
 _FORBIDDEN_PARTS = re.compile(r"(?:^|;)\s*(DTSTART|TZID|RDATE|EXDATE|EXRULE)\b", re.IGNORECASE)
 
 
@@ -522,6 +533,56 @@ def _rule_until(text: str, tz: ZoneInfo) -> datetime:
     raise TemporalError(
         f"UNTIL={text} is not a date (YYYYMMDD) or date-time (YYYYMMDDTHHMMSS, Z for UTC)."
     )
+
+
+class _SearchEnded(Exception):
+    """The rule's expansion reached the year after the search horizon."""
+
+
+class _BoundedRule(rrule):  # type: ignore[misc]
+    """An rrule whose expansion stops after ``last_year`` and after ``MAX_PERIODS`` periods
+    of a sub-daily FREQ.
+
+    dateutil checks UNTIL and COUNT only on a match, so a rule that matches nothing
+    (FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30, FREQ=SECONDLY;BYSETPOS=2) runs to the year 9999
+    (seconds to hours of CPU). Its iterator rebuilds its per-year masks on entering a year,
+    reading ``_byweekno`` there, and builds each hourly/minutely/secondly period's times
+    reading ``_tzinfo``: those reads are where the work is checked."""
+
+    last_year = 9999
+    periods = 0
+
+    @property
+    def _tzinfo(self) -> object:
+        self.periods += 1
+        if self.periods > MAX_PERIODS:
+            raise TemporalError(
+                f"The RRULE needs more than {MAX_PERIODS} hourly/minutely/secondly periods to "
+                "find its occurrences: use a coarser FREQ or fewer BY parts."
+            )
+        return self.__dict__["_tzinfo"]
+
+    @_tzinfo.setter
+    def _tzinfo(self, value: object) -> None:
+        self.__dict__["_tzinfo"] = value
+
+    @property
+    def _byweekno(self) -> object:
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "rebuild" and caller.f_locals.get("year", 0) > self.last_year:
+            raise _SearchEnded
+        return self.__dict__["_byweekno"]
+
+    @_byweekno.setter
+    def _byweekno(self, value: object) -> None:
+        self.__dict__["_byweekno"] = value
+
+
+def _bounded(rule: rrule, last_year: int) -> _BoundedRule:
+    bounded: _BoundedRule = _BoundedRule.__new__(_BoundedRule)
+    bounded.__dict__.update(rule.__dict__)
+    bounded.last_year = last_year
+    return bounded
 
 
 def _parse_rule(body: str, text: str, start_wall: datetime) -> rrule:
@@ -572,8 +633,24 @@ def expand_rrule(
         else:
             bounds.append(until.astimezone(UTC))
     bound = min(bounds) if bounds else None
-    rule = _parse_rule(body, rule_text, start_wall)
-    limit = count if count is not None else MAX_OCCURRENCES
+    rule_count: int | None = None
+    found = _COUNT.search(body)
+    if found is not None:
+        if not found.group(1).strip().isdigit() or int(found.group(1)) < 1:
+            raise TemporalError(f"COUNT={found.group(1)} is not a whole number of at least 1.")
+        rule_count = int(found.group(1))
+        body = (body[: found.start()] + body[found.end() :]).strip().strip(";")
+    # the rule's COUNT and UNTIL are applied here; dateutil gets the search horizon as UNTIL
+    if not body:
+        raise TemporalError("Send one RRULE with its FREQ, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=4.")
+    if start_wall.year + SEARCH_YEARS > 9999:
+        horizon = datetime(9999, 12, 31, 23, 59, 59)
+    else:
+        horizon = start_wall + relativedelta(years=SEARCH_YEARS)
+    rule = _parse_rule(f"{body};UNTIL={horizon:%Y%m%dT%H%M%S}", rule_text, start_wall)
+    rule = _bounded(rule, horizon.year)
+    limits = [n for n in (count, rule_count) if n is not None]
+    limit = min(limits) if limits else None
     occurrences: list[Occurrence] = []
     seen: set[datetime] = set()
     try:
@@ -584,12 +661,12 @@ def expand_rrule(
             if instant in seen:  # walls in one skipped hour all move to the transition
                 continue
             if len(occurrences) == limit:
-                if count is None:
-                    raise TemporalError(
-                        f"The rule has more than {MAX_OCCURRENCES} occurrences: add COUNT or "
-                        "UNTIL, or send count or until."
-                    )
                 break
+            if len(occurrences) == MAX_OCCURRENCES:
+                raise TemporalError(
+                    f"The rule has more than {MAX_OCCURRENCES} occurrences: add COUNT or "
+                    "UNTIL, or send count or until."
+                )
             seen.add(instant)
             local = instant.astimezone(tz)
             occurrences.append(
@@ -600,6 +677,8 @@ def expand_rrule(
                     resolution=resolution,
                 )
             )
+    except _SearchEnded:
+        pass
     except (OverflowError, ValueError) as error:
         if isinstance(error, TemporalError):
             raise
@@ -610,5 +689,6 @@ def expand_rrule(
         count=len(occurrences),
         occurrences=occurrences,
         note="Occurrences keep dtstart's wall time in the zone; a wall time a DST change "
-        "skips moves forward to the transition, a repeated one takes its first occurrence.",
+        "skips moves forward to the transition, a repeated one takes its first occurrence. "
+        f"Searched up to {SEARCH_YEARS} years after dtstart.",
     )
