@@ -306,3 +306,24 @@ def test_booking_is_limited_per_ip_as_on_rest(system: System, owner: Owner) -> N
     free = rpc(system.gateway, owner.slug, "query_availability",
                {"date": future_day(4).isoformat()}, headers=headers)  # fmt: skip
     assert free.status_code == 200 and "result" in free.json(), free.text
+
+
+def test_a_v03_client_message_send_is_answered_too(system: System, owner: Owner) -> None:
+    """The card's 0.3 interface: the SDK's compat adapter, the same skills."""
+    day = future_day(6)
+    response = httpx.post(
+        f"{system.gateway}/public/{owner.slug}/a2a",
+        json={
+            "jsonrpc": "2.0", "id": "v03", "method": "message/send",
+            "params": {"message": {
+                "kind": "message", "messageId": "m-03", "role": "user",
+                "parts": [{"kind": "data", "data": {"skill": "query_availability",
+                                                    "date": day.isoformat()}}],
+            }},
+        },
+        headers=client_ip(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    data = [p["data"] for p in result["parts"] if p.get("kind") == "data"]
+    assert data == [availability(system, owner, day)], result

@@ -80,7 +80,7 @@ from cortex_runtime.errors import ServiceError
 from gateway import capabilities
 from gateway.deps import Caller, PublicCaller
 from gateway.errors import STATUS_OF_KIND, documented, error_response
-from gateway.limits import RateLimited, limited
+from gateway.limits import RateLimited, limited, retry_after_seconds
 from gateway.params import PageSlug, Printable
 from gateway.routes.identity import public_base
 
@@ -431,14 +431,12 @@ async def _admit(request: Request, route: str) -> None:
     try:
         await limited(route)(request)
     except RateLimited as exc:
-        headers = dict(exc.headers or {})
-        retry_after = int(headers.get("Retry-After", "1"))
         raise RpcError(
             RATE_LIMITED,
             str(exc.detail),
-            {"reason": "rate_limited", "retry_after": retry_after},
+            {"reason": "rate_limited", "retry_after": retry_after_seconds(exc) or 1},
             status=429,
-            headers=headers,
+            headers=dict(exc.headers or {}),
         ) from None
 
 
