@@ -100,6 +100,7 @@ INTERNAL_ERROR: Final = -32603
 CONFLICT: Final = -32001
 REFUSED: Final = -32002
 UNAVAILABLE: Final = -32003
+NOT_FOUND: Final = -32004
 RATE_LIMITED: Final = -32029
 
 
@@ -176,7 +177,9 @@ def _service_error(exc: ServiceError) -> RpcError:
     reply = exc.reply
     details = dict(reply.details)
     if reply.kind is ErrorKind.NOT_FOUND:
-        return RpcError(0, reply.message, status=404)  # the page's REST 404 (see _not_found)
+        # over HTTP the page's REST 404 (_rpc_response); in a SendMessage answer this object
+        # (the page closed after the request was let in)
+        return RpcError(NOT_FOUND, reply.message, {"reason": reply.code}, status=404)
     if reply.kind is ErrorKind.INVALID:
         param = str(details.pop("param", "params"))
         return RpcError(
