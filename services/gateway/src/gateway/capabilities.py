@@ -25,14 +25,13 @@ from pydantic import AwareDatetime, BaseModel, Field
 from contracts import billing, calendars, identity, policies
 from contracts import booking as msg
 from contracts.calendars import Provider
+from contracts.policies import PolicyInfo
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway import consistency
 from gateway.deps import Caller
 from gateway.handover import hand_over_booking
 from gateway.params import years
-from gateway.routes.calendars import Connections
-from gateway.routes.callers_policies import CallerList, PolicyList
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,20 @@ class Accepted(BaseModel):
 class BookingPage(BaseModel):
     bookings: list[BookingDetail]
     next_cursor: str | None
+
+
+class Connections(BaseModel):
+    connections: list[calendars.ConnectionInfo]
+
+
+class CallerList(BaseModel):
+    callers: list[policies.CallerInfo]
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicyInfo] = Field(
+        description="In evaluation order: priority descending, then oldest first."
+    )
 
 
 class Settings(BaseModel):

@@ -42,8 +42,6 @@ from gateway import temporal, toon
 from gateway.auth import verify_key
 from gateway.deps import Caller
 from gateway.limits import check_limit, retry_after_seconds
-from gateway.routes.calendars import Connections
-from gateway.routes.callers_policies import CallerList, PolicyList
 from gateway.routes.identity import public_base
 from gateway.settings import GatewaySettings
 
@@ -135,12 +133,33 @@ class ToolRefusal(Exception):
             self.body["retry_after_seconds"] = retry_after
 
 
+class BookingOutcome(BaseModel):
+    """``request_booking``'s answer: the booking made (REST's 201 body: ``confirmed``, or
+    ``pending`` the owner's confirmation), or, while its saga still runs, its id, status
+    ``processing`` and the status URL to poll (REST's 202 body)."""
+
+    booking_id: str
+    status: str = Field(description="confirmed, pending or processing")
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    title: str | None = None
+    attendee_email: str | None = None
+    calendar_event: cap.CalendarEvent | None = None
+    status_url: str | None = Field(default=None, description="Only while processing")
+
+    @classmethod
+    def of(cls, answer: cap.BookingOut | cap.Accepted) -> BookingOutcome:
+        return cls(**answer.model_dump())
+
+
 def _text(body: Any, fmt: str) -> str:
     return json.dumps(body, ensure_ascii=False) if fmt == "json" else toon.encode(body)
 
 
 def _result(model: BaseModel, fmt: str) -> CallToolResult:
-    structured = model.model_dump(mode="json")
+    # fields left unset are left out: a booking outcome is exactly REST's 201 or 202 body
+    exclude_unset = isinstance(model, BookingOutcome)
+    structured = model.model_dump(mode="json", exclude_unset=exclude_unset)
     return CallToolResult(
         content=[TextContent(type="text", text=_text(structured, fmt))],
         structured_content=structured,
@@ -212,7 +231,7 @@ async def owner_caller(ctx: Context, *, count: bool = True) -> Caller:
             raise ToolRefusal(f"{exc.reply.message} {NEEDS_KEY}", "unauthorized") from exc
         raise
     if count:
-        await app.state.call_quota.admit(principal.tenant_id)
+        await app.state.call_quota.admit(principal.tenant_id, request)
     return Caller(app.state.rpc, _request_id(request), principal.tenant_id)
 
 
@@ -315,13 +334,13 @@ def build_mcp() -> MCPServer:
         attendee_name: Annotated[str, Field(max_length=200, description="Their name")] = "",
         description: Annotated[str, Field(max_length=5000, description="Agenda, notes")] = "",
         format: Format = "toon",
-    ) -> Annotated[CallToolResult, cap.BookingOut | cap.Accepted]:
+    ) -> Annotated[CallToolResult, BookingOutcome]:
         """Book a slot that query_public_availability offered. The answer is the booking
         (status 'confirmed', or 'pending' the owner's confirmation), or 'processing' with a
         status URL. A taken slot is a 'slot_unavailable' error naming the clashing event and
         offering the next free slots of the same length (details.next_slots)."""
 
-        async def work() -> cap.BookingOut | cap.Accepted:
+        async def work() -> BookingOutcome:
             call, request = await public_caller(ctx, "book")
             body = cap.BookingIn(
                 title=title,
@@ -331,7 +350,7 @@ def build_mcp() -> MCPServer:
                 attendee_name=attendee_name,
                 description=description,
             )
-            return await cap.request_booking(call, _app(request), slug, body)
+            return BookingOutcome.of(await cap.request_booking(call, _app(request), slug, body))
 
         return await _answer(format, work())
 
@@ -439,10 +458,10 @@ def build_mcp() -> MCPServer:
         exactly what their public page offers."""
 
         async def work() -> cap.OwnerAvailability:
+            call = await owner_caller(ctx)
             first = date or from_
             if first is None:
                 raise ToolRefusal("Send 'date', or 'from' and 'to'.", "invalid_arguments")
-            call = await owner_caller(ctx)
             return await cap.owner_availability(call, first, to or first, duration, timezone)
 
         return await _answer(format, work())
@@ -538,10 +557,10 @@ def build_mcp() -> MCPServer:
     @mcp.tool(annotations=READ)
     async def list_calendars(
         ctx: Context, format: Format = "toon"
-    ) -> Annotated[CallToolResult, Connections]:
+    ) -> Annotated[CallToolResult, cap.Connections]:
         """The connected calendar providers with their calendars, status and last sync."""
 
-        async def work() -> Connections:
+        async def work() -> cap.Connections:
             return await cap.list_calendars(await owner_caller(ctx))
 
         return await _answer(format, work())
@@ -549,10 +568,10 @@ def build_mcp() -> MCPServer:
     @mcp.tool(annotations=READ)
     async def list_callers(
         ctx: Context, format: Format = "toon"
-    ) -> Annotated[CallToolResult, CallerList]:
+    ) -> Annotated[CallToolResult, cap.CallerList]:
         """The people and agents the owner described, with their trust levels."""
 
-        async def work() -> CallerList:
+        async def work() -> cap.CallerList:
             return await cap.list_callers(await owner_caller(ctx))
 
         return await _answer(format, work())
@@ -580,10 +599,10 @@ def build_mcp() -> MCPServer:
     @mcp.tool(annotations=READ)
     async def list_policies(
         ctx: Context, format: Format = "toon"
-    ) -> Annotated[CallToolResult, PolicyList]:
+    ) -> Annotated[CallToolResult, cap.PolicyList]:
         """The owner's booking policies in evaluation order."""
 
-        async def work() -> PolicyList:
+        async def work() -> cap.PolicyList:
             return await cap.list_policies(await owner_caller(ctx))
 
         return await _answer(format, work())

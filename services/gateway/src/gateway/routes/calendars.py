@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from contracts import calendars as msg
 from contracts import formats, identity
-from gateway import consistency
+from gateway import capabilities, consistency
+from gateway.capabilities import Connections
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented, documented_beside
 from gateway.oauth_binding import PAGE_HEADERS, OAuthBinding, consent_page, cookie_name, not_bound
@@ -17,10 +18,6 @@ from gateway.params import CalendarId, OAuthProvider, Printable, ProviderName
 from gateway.routes.identity import public_base
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
-
-
-class Connections(BaseModel):
-    connections: list[msg.ConnectionInfo]
 
 
 class CaldavBody(BaseModel):
@@ -50,7 +47,7 @@ class AuthorizationUrl(BaseModel):
 @router.get("", response_model=Connections, responses=documented(401))
 async def list_connections(call: TenantCaller) -> Connections:
     """Connected providers with their calendars, status and last sync."""
-    return Connections(connections=(await call(msg.LIST_CONNECTIONS)).connections)
+    return await capabilities.list_calendars(call)
 
 
 @router.post(

@@ -12,6 +12,8 @@ from pydantic.config import JsonDict, JsonValue
 
 from contracts import formats
 from contracts import policies as msg
+from gateway import capabilities
+from gateway.capabilities import CallerList, PolicyList
 from gateway.deps import TenantCaller
 from gateway.errors import documented
 from gateway.params import CallerId, PolicyId, nullable, schema_enum
@@ -59,10 +61,6 @@ class CallerChange(BaseModel):
     )
 
 
-class CallerList(BaseModel):
-    callers: list[msg.CallerInfo]
-
-
 class DeletedCaller(BaseModel):
     id: str
     deleted: bool = True
@@ -78,13 +76,7 @@ class DeletedCaller(BaseModel):
 async def create_caller(body: NewCaller, call: TenantCaller) -> msg.CallerInfo:
     """Describe a caller. A booking's caller is found by its ``attendee_email``; the e-mail is
     unique per tenant (case-insensitive): a second caller with it is a 409."""
-    created = await call(
-        msg.CREATE_CALLER,
-        email=body.email,
-        display_name=body.display_name,
-        trust_level=body.trust_level,
-    )
-    return created.caller
+    return await capabilities.create_caller(call, body.email, body.display_name, body.trust_level)
 
 
 @router.get(
@@ -92,7 +84,7 @@ async def create_caller(body: NewCaller, call: TenantCaller) -> msg.CallerInfo:
 )
 async def list_callers(call: TenantCaller) -> CallerList:
     """The tenant's callers, oldest first."""
-    return CallerList(callers=(await call(msg.LIST_CALLERS)).callers)
+    return await capabilities.list_callers(call)
 
 
 @router.get(
@@ -116,14 +108,9 @@ async def update_caller(
     caller_id: CallerId, body: CallerChange, call: TenantCaller
 ) -> msg.CallerInfo:
     """Change a caller's e-mail, display name or trust level; fields left out are kept."""
-    updated = await call(
-        msg.UPDATE_CALLER,
-        caller_id=_id(caller_id),
-        email=body.email,
-        display_name=body.display_name,
-        trust_level=body.trust_level,
+    return await capabilities.update_caller(
+        call, _id(caller_id), body.email, body.display_name, body.trust_level
     )
-    return updated.caller
 
 
 @router.delete(
@@ -209,12 +196,6 @@ class PolicyChange(BaseModel):
     enabled: bool | None = None
 
 
-class PolicyList(BaseModel):
-    policies: list[msg.PolicyInfo] = Field(
-        description="In evaluation order: priority descending, then oldest first."
-    )
-
-
 class DeletedPolicy(BaseModel):
     id: str
     deleted: bool = True
@@ -232,16 +213,15 @@ async def create_policy(body: NewPolicy, call: TenantCaller) -> msg.PolicyInfo:
     descending priority (ties: oldest first): the first that matches decides, and none
     matching allows. A ``blocked`` caller is always denied. Unknown condition types, values or
     actions are refused here with a 400, never at booking time."""
-    created = await call(
-        msg.CREATE_POLICY,
-        name=body.name,
-        condition_type=body.condition_type,
-        condition_value=body.condition_value,
-        action=body.action,
-        priority=body.priority,
-        enabled=body.enabled,
+    return await capabilities.create_policy(
+        call,
+        body.name,
+        body.condition_type,
+        body.condition_value,
+        body.action,
+        body.priority,
+        body.enabled,
     )
-    return created.policy
 
 
 @router.get(
@@ -249,7 +229,7 @@ async def create_policy(body: NewPolicy, call: TenantCaller) -> msg.PolicyInfo:
 )
 async def list_policies(call: TenantCaller) -> PolicyList:
     """The tenant's policies in evaluation order."""
-    return PolicyList(policies=(await call(msg.LIST_POLICIES)).policies)
+    return await capabilities.list_policies(call)
 
 
 @router.get(

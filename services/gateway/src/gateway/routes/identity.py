@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
 
 from contracts import identity as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
+from gateway import capabilities
+from gateway.capabilities import ActivityFeed, Resolution
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
@@ -18,14 +18,6 @@ from gateway.params import CURSOR, Printable
 from gateway.webhooks import WebhookReceipt, event_body, raw_payload, required_headers
 
 router = APIRouter()
-
-
-class Resolution(BaseModel):
-    identity: str
-    slug: str
-    display_name: str
-    availability_url: str
-    booking_url: str
 
 
 def public_base(request: Request) -> str:
@@ -60,28 +52,7 @@ async def resolve(
 
     Any other case, an unknown e-mail included, is the same 404 ``identity_not_found``.
     """
-    resolved = await call(msg.RESOLVE_IDENTITY, identity=identity)
-    base = f"{public_base(request)}/public/{resolved.slug}"
-    return Resolution(
-        identity=resolved.identity,
-        slug=resolved.slug,
-        display_name=resolved.display_name,
-        availability_url=f"{base}/availability",
-        booking_url=f"{base}/book",
-    )
-
-
-class Activity(BaseModel):
-    id: str
-    type: str
-    summary: str
-    occurred_at: datetime
-    ids: dict[str, str]
-
-
-class ActivityFeed(BaseModel):
-    items: list[Activity]
-    next_cursor: str | None
+    return await capabilities.resolve_identity(call, identity, public_base(request))
 
 
 @router.get(
@@ -98,10 +69,7 @@ async def list_activity(
     ] = None,
 ) -> ActivityFeed:
     """Recent activity, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
-    page = await call(msg.LIST_ACTIVITY, limit=limit, cursor=cursor)
-    return ActivityFeed(
-        items=[Activity(**item.model_dump()) for item in page.items], next_cursor=page.next_cursor
-    )
+    return await capabilities.list_activity(call, limit, cursor)
 
 
 @router.post(
