@@ -1,6 +1,9 @@
 """`make bench`: start the whole system once, run the scenarios, print the table and write
 ``bench/results/latest.json``. Scenarios and their limits are described in
-docs/performance.md."""
+docs/performance.md.
+
+``python -m bench S8 S5`` runs only the scenarios named (S7 then covers only those) and writes
+``bench/results/latest-S5-S8.json``; the owners are made as in a whole run."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import s1_availability, s2_booking, s3_conflict, s4_rpc, s5_settings, s6_toon
+from bench import s1_availability, s2_booking, s3_conflict, s4_rpc, s5_settings, s6_toon, s8_mcp
 from bench.common import bench_stack, make_owner, row
 from bench.s7_memory import RssSampler
 
@@ -83,7 +86,25 @@ def _errors(figures: Any) -> int:
     return sum(_errors(part) for part in figures.values() if isinstance(part, dict))
 
 
-def main() -> int:
+SCENARIOS = ("S4", "S5", "S1", "S2", "S3", "S6", "S8")  # in the order they run; S7 covers them
+
+
+def selection(argv: list[str]) -> tuple[str, ...]:
+    """The scenarios named on the command line (any case), or all of them."""
+    names = tuple(dict.fromkeys(a.upper() for a in argv))
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    return tuple(n for n in SCENARIOS if n in names) or SCENARIOS
+
+
+def main(argv: list[str] | None = None) -> int:
+    chosen = selection(sys.argv[1:] if argv is None else argv)
+    out = (
+        RESULTS
+        if chosen == SCENARIOS
+        else RESULTS.with_name(f"latest-{'-'.join(sorted(chosen))}.json")
+    )
     started = time.monotonic()
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -107,6 +128,9 @@ def main() -> int:
             "s3": {"concurrency": s3_conflict.CONCURRENCY, "rounds": s3_conflict.ROUNDS},
             "s4": {"requests_each": s4_rpc.N, "warmup_each": s4_rpc.WARMUP},
             "s5": {"concurrency": s5_settings.CONCURRENCY, "duration_s": s5_settings.DURATION_S},
+            "s8": {"concurrency": s8_mcp.CONCURRENCY, "rounds": s8_mcp.ROUNDS,
+                   "requests_each_round": s8_mcp.PER_ROUND, "warmup_each": s8_mcp.WARMUP},
+            "scenarios_run": list(chosen),
             "load_generator": "httpx.AsyncClient, N asyncio workers, in this process",
         }  # fmt: skip
         try:
@@ -117,6 +141,8 @@ def main() -> int:
             with RssSampler(stack) as sampler:
 
                 def attempt(name: str, fn: Scenario) -> None:
+                    if name not in chosen:
+                        return
                     say(f"{name} ...")
                     t = time.monotonic()
                     try:
@@ -154,8 +180,9 @@ def main() -> int:
                     ),
                 )
                 attempt("S6", lambda: s6_toon.run(gateway, booker))
+                attempt("S8", lambda: asyncio.run(s8_mcp.run(gateway, booker)))
             figures, new_rows = sampler.report()
-            figures["covers"] = "S4, S5, S1, S2, S3, S6 (the whole run after start-up)"
+            figures["covers"] = f"{', '.join(chosen)} (the whole run after start-up)"
             results["scenarios"]["S7"] = figures
             rows.extend(new_rows)
         finally:
@@ -169,8 +196,8 @@ def main() -> int:
     results["rows"] = rows
     results["total_wall_s"] = round(time.monotonic() - started, 1)
     results["errors"] = errors
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(table(rows))
     print()
@@ -179,7 +206,7 @@ def main() -> int:
         print(f"the services' logs are kept in {LOGS}")
     for name, why in SKIPPED.items():
         print(f"skipped {name}: {why}")
-    print(f"total {results['total_wall_s']}s; wrote {RESULTS}")
+    print(f"total {results['total_wall_s']}s; wrote {out}")
     return 1 if results["failed"] else 0
 
 

@@ -114,7 +114,7 @@ async def run_load(
 
 
 class Getter:
-    """GET requests for the load loops, on aiohttp with one pooled connection per worker.
+    """GET (and POST) requests for the load loops, on aiohttp with one pooled connection per worker.
 
     The load generator runs on the same two cores as the system it measures, so what it
     spends per request is taken from the services: httpx's AsyncClient cost 3.5 ms of CPU
@@ -149,3 +149,23 @@ class Getter:
             if response.status == expected:
                 return None
             return f"http_{response.status} {body[:200].decode(errors='replace')}"
+
+    async def post(
+        self,
+        url: str,
+        expected: int,
+        data: bytes,
+        headers: dict[str, str] | None = None,
+        refused: tuple[bytes, ...] = (),
+    ) -> str | None:
+        """POST ``data`` (already encoded: the loop pays no encoding); None when the answer
+        had the expected status and contains none of ``refused`` (e.g. an MCP tool error,
+        which is an HTTP 200), else an error label and details."""
+        assert self._session is not None, "use the getter in an async with block"
+        async with self._session.post(url, data=data, headers=headers) as response:
+            body = await response.read()
+            if response.status != expected:
+                return f"http_{response.status} {body[:200].decode(errors='replace')}"
+            if any(marker in body for marker in refused):
+                return f"refused {body[:200].decode(errors='replace')}"
+            return None
