@@ -173,6 +173,7 @@ def test_exactly_the_daily_limit_across_two_gateways_then_429(system: System) ->
         "error": f"Daily API call limit reached: your plan allows {STARTER_CALLS_PER_DAY} calls "
         "per day (UTC). It resets at midnight UTC; upgrade the plan for more.",
         "code": "rate_limited",
+        "retry_after_seconds": int(refused.headers["retry-after"]),
     }
     assert refused.headers["content-type"] == "application/json"
     reset = int(refused.headers["retry-after"])

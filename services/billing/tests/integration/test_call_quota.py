@@ -173,6 +173,7 @@ async def test_http_answers_carry_the_rate_limit_headers_and_429_is_json(
                 "error": "Daily API call limit reached: your plan allows 2 calls per day (UTC). "
                 "It resets at midnight UTC; upgrade the plan for more.",
                 "code": "rate_limited",
+                "retry_after_seconds": int(refused.headers["retry-after"]),
             }
             assert refused.headers["retry-after"] == refused.headers["x-ratelimit-reset"]
             assert refused.headers["x-ratelimit-remaining"] == "0"
