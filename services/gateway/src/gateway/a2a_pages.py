@@ -79,8 +79,8 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from gateway import capabilities
 from gateway.deps import Caller, PublicCaller
-from gateway.errors import STATUS_OF_KIND, documented, error_response
-from gateway.limits import RateLimited, limited, retry_after_seconds
+from gateway.errors import STATUS_OF_KIND, documented, error_response, retry_after_seconds
+from gateway.limits import RateLimited, limited
 from gateway.params import PageSlug, Printable
 from gateway.routes.identity import public_base
 
@@ -437,7 +437,10 @@ async def _admit(request: Request, route: str) -> None:
         raise RpcError(
             RATE_LIMITED,
             str(exc.detail),
-            {"reason": "rate_limited", "retry_after": retry_after_seconds(exc) or 1},
+            {
+                "reason": "rate_limited",
+                "retry_after": retry_after_seconds((exc.headers or {}).get("Retry-After")),
+            },
             status=429,
             headers=dict(exc.headers or {}),
         ) from None

@@ -201,15 +201,15 @@ def error_response(
             body[key] = details[key]
     if status == 429:
         headers = dict(headers or {})
-        retry_after = _retry_after(headers.get("Retry-After"), details)
+        retry_after = retry_after_seconds(headers.get("Retry-After"), details)
         headers["Retry-After"] = str(retry_after)
         body["retry_after_seconds"] = retry_after
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _retry_after(header: str | None, details: dict[str, Any] | None) -> int:
+def retry_after_seconds(header: str | None, details: dict[str, Any] | None = None) -> int:
     """A 429's wait in whole seconds (at least 1): its Retry-After header, else the
-    service's ``retry_after_seconds`` detail, else 1."""
+    service's ``retry_after_seconds`` detail, else 1. Every door says it with this."""
     for value in (header, (details or {}).get("retry_after_seconds")):
         try:
             return max(1, math.ceil(float(value)))  # type: ignore[arg-type]

@@ -242,12 +242,6 @@ async def check_limit(app: Any, route: str, ip: str) -> dict[str, str]:
     return await limiter.hit_client(limit, ip)
 
 
-def retry_after_seconds(exc: HTTPException) -> int | None:
-    """The seconds a 429 (a per-IP or a daily limit) asks the client to wait."""
-    value = (exc.headers or {}).get("Retry-After")
-    return int(value) if value and value.isdigit() else None
-
-
 def limited(route: str) -> Callable[[Request], Coroutine[Any, Any, None]]:
     """A route dependency applying the gateway's limit named ``route``."""
 

@@ -41,7 +41,8 @@ from gateway import capabilities as cap
 from gateway import temporal, toon
 from gateway.auth import verify_key
 from gateway.deps import Caller
-from gateway.limits import check_limit, retry_after_seconds
+from gateway.errors import retry_after_seconds
+from gateway.limits import check_limit
 from gateway.routes.identity import public_base
 from gateway.settings import GatewaySettings
 
@@ -176,7 +177,8 @@ def _refusal(exc: Exception) -> ToolRefusal:
             retry = 1
         return ToolRefusal(reply.message, reply.code, dict(reply.details) or None, retry)
     if isinstance(exc, HTTPException) and exc.status_code == 429:
-        return ToolRefusal(str(exc.detail), "rate_limited", None, retry_after_seconds(exc))
+        wait = retry_after_seconds((exc.headers or {}).get("Retry-After"))
+        return ToolRefusal(str(exc.detail), "rate_limited", None, wait)
     raise exc
 
 
