@@ -7,6 +7,9 @@ real service's migrations applied) and ``CORTEX_NATS_URL``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
 
 import sqlalchemy as sa
 from pydantic_settings import SettingsConfigDict
@@ -15,6 +18,7 @@ from contracts import subjects
 from contracts.envelope import Message
 from contracts.rpc import EventSpec, Rpc
 from contracts.system import Ping, Pong
+from cortex_runtime import handlers
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.logs import configure_logging
 from cortex_runtime.service import ServiceRuntime
@@ -52,28 +56,38 @@ class ProbeSettings(ServiceSettings):
     slow_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class ProbeDeps:
+    uow: Callable[[], UnitOfWork]
+    slow_seconds: float
+
+
+async def record(command: RecordThing, deps: ProbeDeps) -> Recorded:
+    event = ThingRecorded(**command.caused(), value=command.value)
+    async with deps.uow() as uow:
+        await uow.execute(
+            sa.insert(things).values(message_id=command.message_id, value=command.value)
+        )
+        await uow.add_event(RECORDED.subject, event)
+        await uow.commit()
+    return Recorded(event_id=event.message_id)
+
+
+async def apply(event: ThingRecorded, deps: ProbeDeps, uow: UnitOfWork) -> None:
+    if event.value == "poison":
+        raise RuntimeError("this handler always fails")
+    await uow.execute(sa.insert(effects).values(message_id=event.message_id, value=event.value))
+    if event.value == "slow":  # outlive ack_wait so that the server redelivers meanwhile
+        await asyncio.sleep(deps.slow_seconds)
+
+
+# the runtime's handler table, as every service declares its own
+HANDLERS: Final = (handlers.rpc(RECORD, record), handlers.event(RECORDED, apply))
+
+
 def bootstrap(settings: ProbeSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(PROBE, settings, ping=PING)
-
-    @runtime.rpc(RECORD)
-    async def record(command: RecordThing) -> Recorded:
-        event = ThingRecorded(**command.caused(), value=command.value)
-        async with runtime.uow() as uow:
-            await uow.execute(
-                sa.insert(things).values(message_id=command.message_id, value=command.value)
-            )
-            await uow.add_event(RECORDED.subject, event)
-            await uow.commit()
-        return Recorded(event_id=event.message_id)
-
-    @runtime.consumer(RECORDED)
-    async def apply(event: ThingRecorded, uow: UnitOfWork) -> None:
-        if event.value == "poison":
-            raise RuntimeError("this handler always fails")
-        await uow.execute(sa.insert(effects).values(message_id=event.message_id, value=event.value))
-        if event.value == "slow":  # outlive ack_wait so that the server redelivers meanwhile
-            await asyncio.sleep(settings.slow_seconds)
-
+    runtime.register(HANDLERS, ProbeDeps(uow=runtime.uow, slow_seconds=settings.slow_seconds))
     return runtime
 
 

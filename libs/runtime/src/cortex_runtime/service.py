@@ -15,7 +15,7 @@ import importlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from contracts.system import PINGS, Ping, Pong
 from cortex_runtime import broker as messaging
 from cortex_runtime import metrics
 from cortex_runtime.database import Database, UnitOfWork
+from cortex_runtime.handlers import EventRoute, Route, RpcRoute
 from cortex_runtime.logs import configure_logging
 from cortex_runtime.migrations import upgrade
 from cortex_runtime.outbox import OutboxRelay
@@ -39,6 +40,8 @@ ReqT = TypeVar("ReqT", bound=Message)
 RepT = TypeVar("RepT", bound=Message)
 EvtT = TypeVar("EvtT", bound=Message)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+DepsT = TypeVar("DepsT")
+T = TypeVar("T")
 EventHandler = Callable[[EvtT, UnitOfWork], Awaitable[None]]
 
 VERSION = "0.1.0"
@@ -107,6 +110,27 @@ class ServiceRuntime:
             return handler
 
         return register
+
+    def register(self, routes: Iterable[Route[DepsT]], deps: DepsT) -> None:
+        """Serve a table of handlers (:mod:`cortex_runtime.handlers`), each called with
+        ``deps``."""
+        for route in routes:
+            if isinstance(route, RpcRoute):
+                self.rpc(route.spec)(_bound_rpc(route.handler, deps))
+            elif isinstance(route, EventRoute):
+                self.consumer(route.spec, delivery=route.delivery)(
+                    _bound_event(route.handler, deps)
+                )
+            else:
+                messaging.consume_event(
+                    self.broker,
+                    route.spec,
+                    self.name,
+                    _bound_rpc(route.handler, deps),
+                    ack_wait=route.ack_wait or self.settings.consumer_ack_wait_seconds,
+                    delivery=route.delivery or self.delivery(),
+                    concurrency=self.settings.consumer_concurrency,
+                )
 
     def delivery(self, **overrides: Any) -> messaging.Delivery:
         """This service's delivery policy (``CORTEX_<SERVICE>_CONSUMER_MAX_DELIVER``: failed
@@ -213,6 +237,24 @@ class ServiceRuntime:
             outbox_backlog=backlog,
             counters=metrics.snapshot(),
         )
+
+
+def _bound_rpc(
+    handler: Callable[[Any, DepsT], Awaitable[T]], deps: DepsT
+) -> Callable[[Any], Awaitable[T]]:
+    async def bound(message: Any) -> T:
+        return await handler(message, deps)
+
+    return bound
+
+
+def _bound_event(
+    handler: Callable[[Any, DepsT, UnitOfWork], Awaitable[None]], deps: DepsT
+) -> EventHandler[Any]:
+    async def bound(event: Any, uow: UnitOfWork) -> None:
+        await handler(event, deps, uow)
+
+    return bound
 
 
 async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
