@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -345,11 +346,20 @@ def test_every_owner_tool_over_alternating_replicas(system: System) -> None:
         )
     )
     assert changed["timezone"] == "Europe/Berlin" and changed["working_hours"]["sat"]
-    assert ok(call(system, "set_open_scheduling", {"enabled": True}, key=key))["open_scheduling"]
 
+    # the owner's own availability needs no public page, and is what the page then offers
     day = future_day(8)
     one = ok(call(system, "get_availability", {"date": str(day), "duration": 30}, key=key))
     assert [d["date"] for d in one["days"]] == [str(day)] and one["days"][0]["slots"]
+    assert one["timezone"] == "Europe/Berlin" and one["duration"] == 30
+    assert ok(call(system, "set_open_scheduling", {"enabled": True}, key=key))["open_scheduling"]
+    page = httpx.get(
+        f"{system.gateways[1]}/public/{owner.slug}/availability",
+        params={"date": str(day), "duration": 30},
+        headers=fresh_ip(),
+    )
+    assert page.status_code == 200, page.text
+    assert page.json()["slots"] == one["days"][0]["slots"]
     span = ok(
         call(
             system,
@@ -359,6 +369,12 @@ def test_every_owner_tool_over_alternating_replicas(system: System) -> None:
         )
     )
     assert len(span["days"]) == 3
+    assert (
+        span["days"][0]["slots"]
+        == ok(call(system, "get_availability", {"date": str(day)}, key=key))["days"][0]["slots"]
+    )
+    too_long = {"from": str(day), "to": str(day + timedelta(days=31))}
+    assert refused(call(system, "get_availability", too_long, key=key))["code"] == "invalid_range"
     first = one["days"][0]["slots"][0]
     free = ok(
         call(
@@ -422,6 +438,23 @@ def test_every_owner_tool_over_alternating_replicas(system: System) -> None:
     assert [c["id"] for c in ok(call(system, "list_callers", key=key))["callers"]] == [
         created["id"]
     ]
+    # upserts of one new address racing on both replicas make one caller
+    with ThreadPoolExecutor(6) as pool:
+        raced = list(
+            pool.map(
+                lambda n: ok(
+                    call(
+                        system,
+                        "upsert_caller",
+                        {"email": f"{'RACE' if n % 2 else 'race'}@x.org"},
+                        key=key,
+                    )
+                ),
+                range(6),
+            )
+        )
+    assert len({c["id"] for c in raced}) == 1
+    assert len(ok(call(system, "list_callers", key=key))["callers"]) == 2
     policy = ok(
         call(
             system,

@@ -85,6 +85,32 @@ class Availability(Message):
     slots: list[Slot]
 
 
+MAX_RANGE_DAYS: Final = 31
+"""The most dates one owner availability request covers."""
+
+
+class GetOwnerAvailability(Message):
+    """The tenant's own free windows on each date ``first_day``..``last_day`` (inclusive, at
+    most ``MAX_RANGE_DAYS``): the same rules and busy time as their public page, whether
+    the page is open or not."""
+
+    first_day: date
+    last_day: date
+    duration_minutes: int | None = Field(default=None, ge=5, le=720)
+    timezone: str | None = Field(default=None, max_length=100)
+
+
+class DaySlots(Value):
+    day: date
+    slots: list[Slot]
+
+
+class OwnerAvailability(Message):
+    timezone: str
+    duration_minutes: int
+    days: list[DaySlots] = Field(description="One entry per date, in order")
+
+
 class CreateBooking(Message):
     """Book on a public page. The gateway chooses ``booking_id`` so it can answer 202."""
 
@@ -163,6 +189,10 @@ GET_AVAILABILITY: Final[Rpc[GetAvailability, Availability]] = Rpc(
     subjects.command(BOOKING, "get_availability"), GetAvailability, Availability,
     "Free windows of a public page on a date",
 )  # fmt: skip
+GET_OWNER_AVAILABILITY: Final[Rpc[GetOwnerAvailability, OwnerAvailability]] = Rpc(
+    subjects.command(BOOKING, "get_owner_availability"), GetOwnerAvailability,
+    OwnerAvailability, "The tenant's own free windows on a range of dates",
+)  # fmt: skip
 CREATE_BOOKING: Final[Rpc[CreateBooking, BookingReply]] = Rpc(
     subjects.command(BOOKING, "create_booking"), CreateBooking, BookingReply,
     "Run the booking saga: hold, check the calendars, reserve quota, write the event, confirm",
@@ -212,8 +242,8 @@ BOOKING_EXPIRED: Final = _event("booking_expired", "a pending booking expired")
 BOOKING_FAILED: Final = _event("booking_failed", "a booking failed and was compensated")
 
 RPCS: Final = (
-    GET_AVAILABILITY, CREATE_BOOKING, GET_PUBLIC_BOOKING, GET_BOOKING, LIST_BOOKINGS,
-    CONFIRM_BOOKING, DECLINE_BOOKING, CANCEL_BOOKING, GET_PAGE,
+    GET_AVAILABILITY, GET_OWNER_AVAILABILITY, CREATE_BOOKING, GET_PUBLIC_BOOKING, GET_BOOKING,
+    LIST_BOOKINGS, CONFIRM_BOOKING, DECLINE_BOOKING, CANCEL_BOOKING, GET_PAGE,
 )  # fmt: skip
 EVENTS: Final = (
     BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_PENDING, BOOKING_DECLINED, BOOKING_CANCELLED,

@@ -78,6 +78,15 @@ class CreateCaller(Message):
     trust_level: str = Field(default=TrustLevel.STANDARD.value, max_length=40)
 
 
+class UpsertCaller(Message):
+    """The caller with ``email`` (any case) changed, or created when there is none; fields
+    left out (``None``) are kept, or take the defaults for a new caller."""
+
+    email: str = Field(max_length=320)
+    display_name: str | None = Field(default=None, max_length=400)
+    trust_level: str | None = Field(default=None, max_length=40)
+
+
 class CallerReply(Message):
     caller: CallerInfo
 
@@ -173,6 +182,10 @@ UPDATE_CALLER: Final = Rpc(
     subjects.command(BOOKING, "update_caller"), UpdateCaller, CallerReply,
     "Change a caller's e-mail, display name or trust level",
 )  # fmt: skip
+UPSERT_CALLER: Final = Rpc(
+    subjects.command(BOOKING, "upsert_caller"), UpsertCaller, CallerReply,
+    "Change the caller with an e-mail address, or describe them when there is none",
+)  # fmt: skip
 DELETE_CALLER: Final = Rpc(
     subjects.command(BOOKING, "delete_caller"), DeleteCaller, CallerDeleted,
     "Forget a caller; their bookings are then decided as a standard caller's",
@@ -197,7 +210,7 @@ DELETE_POLICY: Final = Rpc(
 )
 
 RPCS: Final = (
-    CREATE_CALLER, LIST_CALLERS, GET_CALLER, UPDATE_CALLER, DELETE_CALLER,
+    CREATE_CALLER, LIST_CALLERS, GET_CALLER, UPDATE_CALLER, UPSERT_CALLER, DELETE_CALLER,
     CREATE_POLICY, LIST_POLICIES, GET_POLICY, UPDATE_POLICY, DELETE_POLICY,
 )  # fmt: skip
 EVENTS: Final[tuple[EventSpec[Any], ...]] = ()

@@ -335,21 +335,15 @@ async def update_settings(call: Caller, **change: Any) -> Settings:
 # --- the owner's: availability and bookings ---------------------------------------------------
 
 
-async def owner_page(call: Caller) -> str:
-    """The slug of the caller's own page (a 400 ``no_slug`` without one)."""
-    slug = (await call(identity.GET_SETTINGS)).settings.slug
-    if not slug:
-        raise ServiceError(
-            ErrorKind.INVALID, "no_slug", "Set a slug first (PUT /api/v1/settings/slug)."
-        )
-    return slug
+class DaySlots(BaseModel):
+    date: date
+    slots: list[Slot]
 
 
 class OwnerAvailability(BaseModel):
-    days: list[AvailabilityOut] = Field(description="One entry per date, in order")
-
-
-MAX_DAYS = 31
+    timezone: str
+    duration: int
+    days: list[DaySlots] = Field(description="One entry per date, in order")
 
 
 async def owner_availability(
@@ -360,20 +354,22 @@ async def owner_availability(
     timezone: str | None = None,
 ) -> OwnerAvailability:
     """The owner's free windows from ``first_day`` to ``last_day`` (inclusive, at most
-    31 days): exactly what their public page offers (Open Scheduling must be on)."""
-    last_day = last_day or first_day
-    if last_day < first_day or (last_day - first_day).days >= MAX_DAYS:
-        raise ServiceError(
-            ErrorKind.INVALID,
-            "invalid_range",
-            f"The last date must be on or after the first, at most {MAX_DAYS} days in all.",
-        )
-    slug = await owner_page(call)
-    days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
-    found = await asyncio.gather(
-        *(public_availability(call, slug, day, duration, timezone) for day in days)
+    31 days): their page's rules and busy time, whether the page is open or not."""
+    found = await call(
+        msg.GET_OWNER_AVAILABILITY,
+        first_day=first_day,
+        last_day=last_day or first_day,
+        duration_minutes=duration,
+        timezone=timezone,
     )
-    return OwnerAvailability(days=list(found))
+    return OwnerAvailability(
+        timezone=found.timezone,
+        duration=found.duration_minutes,
+        days=[
+            DaySlots(date=d.day, slots=[Slot(start=s.start, end=s.end) for s in d.slots])
+            for d in found.days
+        ],
+    )
 
 
 class FreeSlots(BaseModel):
@@ -490,16 +486,10 @@ async def upsert_caller(
 ) -> policies.CallerInfo:
     """The caller with ``email`` (case-insensitive) changed, or created when there is none
     (fields left out: kept, or the defaults for a new caller)."""
-    for _ in range(2):  # a caller created meanwhile by another request: update it
-        for known in (await list_callers(call)).callers:
-            if known.email.casefold() == email.casefold():
-                return await update_caller(call, known.id, None, display_name, trust_level)
-        try:
-            return await create_caller(call, email, display_name or "", trust_level or "standard")
-        except ServiceError as exc:
-            if exc.kind is not ErrorKind.CONFLICT:
-                raise
-    raise ServiceError(ErrorKind.CONFLICT, "caller_conflict", "The caller changed meanwhile.")
+    upserted = await call(
+        policies.UPSERT_CALLER, email=email, display_name=display_name, trust_level=trust_level
+    )
+    return upserted.caller
 
 
 async def list_policies(call: Caller) -> PolicyList:

@@ -457,7 +457,7 @@ def build_mcp() -> MCPServer:
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.OwnerAvailability]:
         """The owner's free slots on 'date', or on each date 'from'..'to' (at most 31):
-        exactly what their public page offers."""
+        the rules and busy time of their public page, whether it is open or not."""
 
         async def work() -> cap.OwnerAvailability:
             call = await owner_caller(ctx)

@@ -84,6 +84,10 @@ def bootstrap(settings: BookingSettings) -> ServiceRuntime:
     async def get_availability(cmd: msg.GetAvailability) -> msg.Availability:
         return await handlers.get_availability(cmd, ctx)
 
+    @runtime.rpc(msg.GET_OWNER_AVAILABILITY)
+    async def get_owner_availability(cmd: msg.GetOwnerAvailability) -> msg.OwnerAvailability:
+        return await handlers.get_owner_availability(cmd, ctx)
+
     @runtime.rpc(msg.GET_PAGE)
     async def get_page(cmd: msg.GetPage) -> msg.Page:
         return await handlers.get_page(cmd, ctx)

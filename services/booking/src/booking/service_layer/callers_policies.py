@@ -105,31 +105,55 @@ def _caller_fields(
     return fields
 
 
+async def _insert_caller(uow: UnitOfWork, tenant_id: str, fields: dict[str, Any]) -> sa.Row[Any]:
+    """A new caller of the tenant, whose ``callers`` lock the unit of work holds."""
+    if await _count(uow, callers, tenant_id) >= MAX_CALLERS:
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            "too_many_callers",
+            f"A tenant may describe at most {MAX_CALLERS} callers.",
+        )
+    now = sa.func.clock_timestamp()
+    statement = (
+        sa.insert(callers)
+        .values(id=_id("clr"), tenant_id=tenant_id, created_at=now, updated_at=now, **fields)
+        .returning(callers)
+    )
+    return (await uow.execute(statement)).one()
+
+
 async def create_caller(cmd: msg.CreateCaller, uow_factory: UowFactory) -> msg.CallerReply:
     tenant_id = _tenant(cmd)
     fields = _caller_fields(cmd.email, cmd.display_name, cmd.trust_level)
     try:
         async with uow_factory() as uow:
             await _lock_tenant(uow, "callers", tenant_id)
-            if await _count(uow, callers, tenant_id) >= MAX_CALLERS:
-                raise ServiceError(
-                    ErrorKind.CONFLICT,
-                    "too_many_callers",
-                    f"A tenant may describe at most {MAX_CALLERS} callers.",
-                )
-            now = sa.func.clock_timestamp()
-            row = (
-                await uow.execute(
-                    sa.insert(callers)
-                    .values(
-                        id=_id("clr"), tenant_id=tenant_id, created_at=now, updated_at=now, **fields
-                    )
-                    .returning(callers)
-                )
-            ).one()
+            row = await _insert_caller(uow, tenant_id, fields)
             await uow.commit()
     except IntegrityError as exc:
         raise _conflict(exc) from exc
+    return msg.CallerReply(caller=caller_info(row))
+
+
+async def upsert_caller(cmd: msg.UpsertCaller, uow_factory: UowFactory) -> msg.CallerReply:
+    """The caller with this e-mail address (any case) changed, or created when the tenant
+    has none: one transaction under the tenant's callers lock, so two upserts of one
+    address make one caller."""
+    tenant_id = _tenant(cmd)
+    fields = _caller_fields(cmd.email, cmd.display_name, cmd.trust_level)
+    async with uow_factory() as uow:
+        await _lock_tenant(uow, "callers", tenant_id)
+        statement = (
+            sa.update(callers)
+            .where(
+                callers.c.tenant_id == tenant_id,
+                sa.func.lower(callers.c.email) == sa.func.lower(fields["email"]),
+            )
+            .values(**fields, updated_at=sa.func.clock_timestamp())
+            .returning(callers)
+        )
+        row = (await uow.execute(statement)).first() or await _insert_caller(uow, tenant_id, fields)
+        await uow.commit()
     return msg.CallerReply(caller=caller_info(row))
 
 
@@ -392,6 +416,10 @@ def register(runtime: ServiceRuntime, uow_factory: UowFactory) -> None:
     @runtime.rpc(msg.UPDATE_CALLER)
     async def on_update_caller(cmd: msg.UpdateCaller) -> msg.CallerReply:
         return await update_caller(cmd, uow_factory)
+
+    @runtime.rpc(msg.UPSERT_CALLER)
+    async def on_upsert_caller(cmd: msg.UpsertCaller) -> msg.CallerReply:
+        return await upsert_caller(cmd, uow_factory)
 
     @runtime.rpc(msg.DELETE_CALLER)
     async def on_delete_caller(cmd: msg.DeleteCaller) -> msg.CallerDeleted:

@@ -7,7 +7,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -200,6 +200,9 @@ _OWNER_BY_SLUG = (
     .order_by(owners.c.settings_updated_at.desc())
     .limit(1)
 )
+_OWNER_BY_TENANT = sa.select(owners).where(
+    owners.c.tenant_id == sa.bindparam("tenant_id"), owners.c.deleted.is_(False)
+)
 _ACTIVE_BOOKINGS = sa.select(bookings.c.start_at, bookings.c.end_at).where(
     bookings.c.tenant_id == sa.bindparam("tenant_id"),
     bookings.c.status.in_(ACTIVE),
@@ -325,6 +328,52 @@ async def _busy(
     return busy, free_busy
 
 
+async def _free_days(
+    ctx: Context,
+    cause: Message,
+    owner: Any,
+    days: list[date],
+    timezone: str | None,
+    duration_minutes: int | None,
+) -> tuple[str, int, list[list[msg.Slot]]]:
+    """The owner's free windows on each of ``days`` (consecutive), in ``timezone`` (default:
+    the owner's), ``duration_minutes`` long (default: the owner's), from one read of the
+    busy time over all of them. Returns the zone, the duration and the slots per day."""
+    try:
+        for day in (days[0], days[-1]):
+            availability.check_day(day)
+    except availability.SlotRefused as refused:
+        raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
+    tz_name = timezone or owner.timezone
+    zone = _zone(tz_name)
+    duration = duration_minutes or int(owner.booking_rules.get("default_duration_minutes", 30))
+    rules = _rules(owner)
+    first_start, _ = availability.local_day_bounds(days[0], zone.key)
+    _, last_end = availability.local_day_bounds(days[-1], zone.key)
+    pad = timedelta(minutes=rules.buffer_minutes)
+    busy, _ = await _busy(
+        ctx,
+        cause,
+        owner.tenant_id,
+        first_start.astimezone(UTC) - pad,
+        last_end.astimezone(UTC) + pad,
+        live=False,
+        calendars_version=owner.calendars_version,
+    )
+    now = datetime.now(UTC)
+    return (
+        tz_name,
+        duration,
+        [
+            [
+                msg.Slot(start=s, end=e)
+                for s, e in availability.free_windows(rules, day, tz_name, duration, busy, now)
+            ]
+            for day in days
+        ],
+    )
+
+
 async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availability:
     try:
         availability.check_day(cmd.day)
@@ -332,28 +381,44 @@ async def get_availability(cmd: msg.GetAvailability, ctx: Context) -> msg.Availa
         raise ServiceError(ErrorKind.INVALID, refused.code, str(refused)) from refused
     async with ctx.reader() as uow:
         owner = await _owner_by_slug(uow, cmd.slug)
-    tz_name = cmd.timezone or owner.timezone
-    zone = _zone(tz_name)
-    duration = cmd.duration_minutes or int(owner.booking_rules.get("default_duration_minutes", 30))
-    rules = _rules(owner)
-    day_start, day_end = availability.local_day_bounds(cmd.day, zone.key)
-    pad = timedelta(minutes=rules.buffer_minutes)
-    busy, _ = await _busy(
-        ctx,
-        cmd,
-        owner.tenant_id,
-        day_start.astimezone(UTC) - pad,
-        day_end.astimezone(UTC) + pad,
-        live=False,
-        calendars_version=owner.calendars_version,
+    tz_name, duration, (slots,) = await _free_days(
+        ctx, cmd, owner, [cmd.day], cmd.timezone, cmd.duration_minutes
     )
-    windows = availability.free_windows(rules, cmd.day, tz_name, duration, busy, datetime.now(UTC))
     return msg.Availability(
         slug=owner.slug,
         day=cmd.day,
         timezone=tz_name,
         duration_minutes=duration,
-        slots=[msg.Slot(start=s, end=e) for s, e in windows],
+        slots=slots,
+    )
+
+
+async def get_owner_availability(
+    cmd: msg.GetOwnerAvailability, ctx: Context
+) -> msg.OwnerAvailability:
+    """The tenant's own free windows: their page's rules and busy time, open or not."""
+    if not cmd.tenant_id:
+        raise NO_TENANT
+    span = (cmd.last_day - cmd.first_day).days
+    if not 0 <= span < msg.MAX_RANGE_DAYS:
+        raise ServiceError(
+            ErrorKind.INVALID,
+            "invalid_range",
+            f"The last date must be on or after the first, at most {msg.MAX_RANGE_DAYS} days "
+            "in all.",
+        )
+    async with ctx.reader() as uow:
+        owner = (await uow.execute(_OWNER_BY_TENANT, {"tenant_id": cmd.tenant_id})).first()
+    if owner is None:
+        raise ServiceError(ErrorKind.NOT_FOUND, "tenant_not_found", "No such tenant.")
+    days = [cmd.first_day + timedelta(days=n) for n in range(span + 1)]
+    tz_name, duration, slots = await _free_days(
+        ctx, cmd, owner, days, cmd.timezone, cmd.duration_minutes
+    )
+    return msg.OwnerAvailability(
+        timezone=tz_name,
+        duration_minutes=duration,
+        days=[msg.DaySlots(day=day, slots=found) for day, found in zip(days, slots, strict=True)],
     )
 
 
