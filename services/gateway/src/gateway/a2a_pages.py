@@ -81,7 +81,7 @@ from gateway import capabilities
 from gateway.deps import Caller, PublicCaller
 from gateway.errors import STATUS_OF_KIND, documented, error_response, retry_after_seconds
 from gateway.limits import RateLimited, limited
-from gateway.params import PageSlug, Printable
+from gateway.params import PageSlug, Printable, bounds_of
 from gateway.routes.identity import public_base
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,13 @@ class AvailabilityParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: dt.date = Field(ge=msg.FIRST_DAY, le=msg.LAST_DAY, description="YYYY-MM-DD")
-    duration: int | None = Field(default=None, ge=5, le=720, description="minutes")
+    duration: int | None = Field(
+        default=None, **bounds_of(msg.GetAvailability, "duration_minutes"), description="minutes"
+    )
     timezone: Annotated[str | None, Printable] = Field(
-        default=None, max_length=100, description="IANA zone the slots' offsets are in"
+        default=None,
+        **bounds_of(msg.GetAvailability, "timezone"),
+        description="IANA zone the slots' offsets are in",
     )
 
 

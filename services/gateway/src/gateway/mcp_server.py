@@ -43,6 +43,7 @@ from gateway.auth import verify_key
 from gateway.deps import Caller
 from gateway.errors import retry_after_seconds
 from gateway.limits import check_limit
+from gateway.params import bounds_of
 from gateway.routes.identity import public_base
 from gateway.settings import GatewaySettings
 
@@ -63,12 +64,24 @@ Format = Annotated[
         "'json'. The structured content is the same either way."
     ),
 ]
+
+
+def _booking(field: str) -> dict[str, Any]:
+    """The bounds of a field of the booking request REST and A2A take."""
+    return bounds_of(cap.BookingIn, field)
+
+
+def _rule(field: str) -> dict[str, Any]:
+    """The bounds identity states for a booking rule."""
+    return bounds_of(identity_msg.BookingRulesPatch, field)
+
+
 Slug = Annotated[
     str,
     Field(
-        min_length=3,
-        max_length=63,
-        pattern=formats.SLUG_PATTERN,
+        min_length=formats.SLUG_MIN,
+        max_length=formats.SLUG_MAX,
+        pattern=formats.PAGE_SLUG_PATTERN,
         description="The public page's slug (from resolve_identity, or the owner's settings)",
     ),
 ]
@@ -76,7 +89,7 @@ Zone = Annotated[
     str | None,
     Field(
         default=None,
-        max_length=100,
+        **bounds_of(booking_msg.GetAvailability, "timezone"),
         description="IANA time zone the times are given in, e.g. Europe/Berlin; "
         "default: the owner's",
     ),
@@ -84,7 +97,9 @@ Zone = Annotated[
 Duration = Annotated[
     int | None,
     Field(
-        default=None, ge=5, le=720, description="Meeting length in minutes; default: the owner's"
+        default=None,
+        **bounds_of(booking_msg.GetAvailability, "duration_minutes"),
+        description="Meeting length in minutes; default: the owner's",
     ),
 ]
 Day = Annotated[
@@ -97,9 +112,19 @@ Moment = Annotated[
 ]
 BookingIdArg = Annotated[
     str,
-    Field(pattern=r"^bk_[a-z0-9]{20}$", description="A booking id, bk_... (from list_bookings)"),
+    Field(
+        **bounds_of(booking_msg.CreateBooking, "booking_id"),
+        description="A booking id, bk_... (from list_bookings)",
+    ),
 ]
-Reason = Annotated[str, Field(default="", max_length=500, description="Why; shown to the attendee")]
+Reason = Annotated[
+    str,
+    Field(
+        default="",
+        **bounds_of(booking_msg.ChangeBooking, "reason"),
+        description="Why; shown to the attendee",
+    ),
+]
 
 READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 CHANGE = ToolAnnotations(
@@ -328,13 +353,17 @@ def build_mcp() -> MCPServer:
         slug: Slug,
         start: Moment,
         end: Moment,
-        title: Annotated[str, Field(min_length=1, max_length=200, description="Meeting title")],
+        title: Annotated[str, Field(**_booking("title"), description="Meeting title")],
         attendee_email: Annotated[
-            str, Field(min_length=3, max_length=320, description="Who is booking (e-mail)")
+            str, Field(**_booking("attendee_email"), description="Who is booking (e-mail)")
         ],
         ctx: Context,
-        attendee_name: Annotated[str, Field(max_length=200, description="Their name")] = "",
-        description: Annotated[str, Field(max_length=5000, description="Agenda, notes")] = "",
+        attendee_name: Annotated[
+            str, Field(**_booking("attendee_name"), description="Their name")
+        ] = "",
+        description: Annotated[
+            str, Field(**_booking("description"), description="Agenda, notes")
+        ] = "",
         format: Format = "toon",
     ) -> Annotated[CallToolResult, BookingOutcome]:
         """Book a slot that query_public_availability offered. The answer is the booking
@@ -374,19 +403,25 @@ def build_mcp() -> MCPServer:
     async def update_booking_rules(
         ctx: Context,
         max_advance_days: Annotated[
-            int | None, Field(ge=1, le=365, description="How far ahead one can book (days)")
+            int | None,
+            Field(**_rule("max_advance_days"), description="How far ahead one can book (days)"),
         ] = None,
         min_notice_hours: Annotated[
-            int | None, Field(ge=0, le=720, description="How soon one can book (hours)")
+            int | None,
+            Field(**_rule("min_notice_hours"), description="How soon one can book (hours)"),
         ] = None,
         confirm_before_booking: Annotated[
             bool | None, Field(description="Bookings wait for the owner's confirmation")
         ] = None,
         buffer_minutes: Annotated[
-            int | None, Field(ge=0, le=240, description="Free time kept around busy time")
+            int | None,
+            Field(**_rule("buffer_minutes"), description="Free time kept around busy time"),
         ] = None,
         default_duration_minutes: Annotated[
-            int | None, Field(ge=5, le=720, description="Meeting length when none is asked")
+            int | None,
+            Field(
+                **_rule("default_duration_minutes"), description="Meeting length when none is asked"
+            ),
         ] = None,
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.Settings]:
@@ -473,7 +508,13 @@ def build_mcp() -> MCPServer:
     async def find_free_slots(
         from_: Annotated[dt.datetime, Field(alias="from", description="Start of the range")],
         to: Annotated[dt.datetime, Field(description="End of the range (RFC 3339)")],
-        duration: Annotated[int, Field(ge=5, le=720, description="Meeting length in minutes")],
+        duration: Annotated[
+            int,
+            Field(
+                **bounds_of(booking_msg.GetAvailability, "duration_minutes"),
+                description="Meeting length in minutes",
+            ),
+        ],
         ctx: Context,
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.FreeSlots]:
@@ -495,9 +536,15 @@ def build_mcp() -> MCPServer:
             dt.datetime | None, Field(alias="from", description="Starting at or after")
         ] = None,
         to: Annotated[dt.datetime | None, Field(description="Starting before")] = None,
-        limit: Annotated[int, Field(ge=1, le=200, description="Page size")] = 50,
+        limit: Annotated[
+            int, Field(**bounds_of(booking_msg.ListBookings, "limit"), description="Page size")
+        ] = 50,
         cursor: Annotated[
-            str | None, Field(max_length=200, description="next_cursor of the previous page")
+            str | None,
+            Field(
+                **bounds_of(booking_msg.ListBookings, "cursor"),
+                description="next_cursor of the previous page",
+            ),
         ] = None,
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.BookingPage]:
@@ -667,9 +714,15 @@ def build_mcp() -> MCPServer:
     @mcp.tool(annotations=READ)
     async def list_activity(
         ctx: Context,
-        limit: Annotated[int, Field(ge=1, le=200, description="Page size")] = 50,
+        limit: Annotated[
+            int, Field(**bounds_of(identity_msg.ListActivity, "limit"), description="Page size")
+        ] = 50,
         cursor: Annotated[
-            str | None, Field(max_length=200, description="next_cursor of the previous page")
+            str | None,
+            Field(
+                **bounds_of(identity_msg.ListActivity, "cursor"),
+                description="next_cursor of the previous page",
+            ),
         ] = None,
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.ActivityFeed]:

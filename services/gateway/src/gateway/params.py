@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Path
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.config import JsonDict
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
@@ -180,3 +180,19 @@ def years(first: int, last: int) -> JsonDict:
     """``json_schema_extra`` of a date or date-time whose year lies in ``first``..``last``
     (JSON Schema has no minimum for a date; its year can be a pattern)."""
     return {"pattern": f"^(?:{_digits_between(f'{first:04d}', f'{last:04d}')})-"}
+
+
+_BOUNDS: Final = ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern")
+
+
+def bounds_of(model: type[BaseModel], field: str) -> dict[str, Any]:
+    """The bounds (``ge``, ``le``, ``max_length``, ``pattern``, ...) the owning service's
+    message states for ``field``, as keyword arguments of ``Field``/``Query``: a door's
+    parameter says what the service accepts without restating it."""
+    stated: dict[str, Any] = {}
+    for constraint in model.model_fields[field].metadata:
+        for name in _BOUNDS:
+            value = getattr(constraint, name, None)
+            if value is not None:
+                stated[name] = value
+    return stated

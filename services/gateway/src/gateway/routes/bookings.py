@@ -25,7 +25,7 @@ from gateway.capabilities import (
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
-from gateway.params import CURSOR, BookingId, PageSlug, Printable, schema_enum, years
+from gateway.params import CURSOR, BookingId, PageSlug, Printable, bounds_of, schema_enum, years
 
 public = APIRouter(prefix="/public", tags=["public"])
 owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
@@ -66,11 +66,14 @@ async def availability(
             json_schema_extra=DAYS,
         ),
     ],
-    duration: Annotated[int | None, Query(ge=5, le=720, description="minutes")] = None,
+    duration: Annotated[
+        int | None,
+        Query(**bounds_of(msg.GetAvailability, "duration_minutes"), description="minutes"),
+    ] = None,
     timezone: Annotated[
         str | None,
         Query(
-            max_length=100,
+            **bounds_of(msg.GetAvailability, "timezone"),
             description="IANA zone",
             json_schema_extra=schema_enum(formats.time_zones()),
         ),
