@@ -8,8 +8,9 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import subjects
+from contracts import formats, subjects
 from contracts.envelope import Message
+from contracts.formats import TimeOfDayOrEnd
 from contracts.rpc import EventSpec, Rpc
 
 IDENTITY = subjects.IDENTITY
@@ -23,9 +24,10 @@ class UserType(StrEnum):
 API_KEY_PATTERN: Final = r"^sk_live_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$"
 """``sk_live_<12-character public prefix>_<43 base64url characters = 256 bits of secret>``."""
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+# the weekdays and the time of day are owned by contracts.formats (named here too)
+Weekday = formats.Weekday
+WEEKDAYS: Final = formats.WEEKDAYS
+_HHMM = formats.TIME_OF_DAY_OR_END_PATTERN
 
 
 class Value(BaseModel):
@@ -35,8 +37,8 @@ class Value(BaseModel):
 class WorkingInterval(Value):
     """Local wall-clock times; ``end`` <= ``start`` means the interval crosses midnight."""
 
-    start: str = Field(pattern=_HHMM, examples=["09:00"])
-    end: str = Field(pattern=_HHMM, examples=["17:00"])
+    start: TimeOfDayOrEnd = Field(examples=["09:00"])
+    end: TimeOfDayOrEnd = Field(examples=["17:00"])
 
 
 WorkingHours = dict[Weekday, list[WorkingInterval]]
