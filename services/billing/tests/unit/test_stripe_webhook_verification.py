@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import stripe
 
+from billing.adapters.stripe_webhooks import verify
 from billing.domain.stripe_events import (
     InvalidPayload,
     InvalidSignature,
     StripeEvent,
     parse,
     plan_move,
-    verify,
 )
 from contracts.billing import PlanTier
 from cortex_dev.fakes.stripe import event
