@@ -1,0 +1,198 @@
+"""The tenants table: typed rows in, typed rows out (SQLAlchemy Core statements)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from cortex_runtime.database import UnitOfWork
+from identity.adapters.tables import tenants
+
+JsonObject = dict[str, object]
+"""A JSONB object as the driver returns it."""
+
+UniqueField = Literal["slug", "email", "external_id"]
+
+_UNIQUE: Mapping[str, UniqueField] = {
+    "tenants_slug": "slug",
+    "tenants_live_email": "email",
+    "tenants_external_id": "external_id",
+}
+
+
+class Taken(Exception):
+    """A write ran into a unique value another tenant holds (``field``)."""
+
+    def __init__(self, field: UniqueField) -> None:
+        super().__init__(f"another tenant holds that {field}")
+        self.field: UniqueField = field
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRow:
+    id: str
+    external_id: str | None
+    email: str
+    display_name: str
+    user_type: str
+    slug: str | None
+    open_scheduling: bool
+    timezone: str
+    working_hours: JsonObject
+    booking_rules: JsonObject
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewTenant:
+    id: str
+    external_id: str | None
+    email: str
+    display_name: str
+    user_type: str
+    slug: str | None
+    timezone: str
+    working_hours: JsonObject
+    booking_rules: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTenant:
+    id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPage:
+    email: str
+    slug: str
+    display_name: str
+
+
+def _row(row: sa.Row[tuple[object, ...]]) -> TenantRow:
+    return TenantRow(**row._mapping)
+
+
+def _constraint(exc: IntegrityError) -> str:
+    cause = getattr(exc.orig, "__cause__", None)
+    return str(getattr(cause, "constraint_name", "") or getattr(exc.orig, "constraint_name", ""))
+
+
+def _taken(exc: IntegrityError) -> Exception:
+    """:class:`Taken` for a tenant's unique constraint, else ``exc`` itself."""
+    field = _UNIQUE.get(_constraint(exc))
+    return Taken(field) if field is not None else exc
+
+
+async def live(uow: UnitOfWork, tenant_id: str, *, lock: bool = False) -> TenantRow | None:
+    """The tenant unless deleted; ``lock``: FOR UPDATE until the unit of work ends."""
+    query = sa.select(tenants).where(tenants.c.id == tenant_id, tenants.c.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    row = (await uow.execute(query)).first()
+    return _row(row) if row is not None else None
+
+
+async def by_external_id(uow: UnitOfWork, external_id: str) -> TenantRow | None:
+    """The tenant with that external (Clerk) id, deleted or not."""
+    row = (
+        await uow.execute(sa.select(tenants).where(tenants.c.external_id == external_id))
+    ).first()
+    return _row(row) if row is not None else None
+
+
+async def live_by_external_id(uow: UnitOfWork, external_id: str) -> TenantRow | None:
+    row = (
+        await uow.execute(
+            sa.select(tenants).where(
+                tenants.c.external_id == external_id, tenants.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    return _row(row) if row is not None else None
+
+
+async def insert(uow: UnitOfWork, new: NewTenant) -> TenantRow:
+    """Insert ``new``; :class:`Taken` if its slug, e-mail or external id is held."""
+    statement = (
+        sa.insert(tenants)
+        .values(
+            id=new.id,
+            external_id=new.external_id,
+            email=new.email,
+            display_name=new.display_name,
+            user_type=new.user_type,
+            slug=new.slug,
+            timezone=new.timezone,
+            working_hours=new.working_hours,
+            booking_rules=new.booking_rules,
+        )
+        .returning(tenants)
+    )
+    try:
+        return _row((await uow.execute(statement)).one())
+    except IntegrityError as exc:
+        raise _taken(exc) from exc
+
+
+async def update(uow: UnitOfWork, tenant_id: str, changes: Mapping[str, object]) -> TenantRow:
+    """Write ``changes`` (column values) and stamp ``updated_at``; the version moves on when
+    anything changed. :class:`Taken` if a new slug or e-mail is held."""
+    statement = (
+        sa.update(tenants)
+        .where(tenants.c.id == tenant_id)
+        .values(
+            **changes,
+            updated_at=sa.func.now(),
+            version=tenants.c.version + (1 if changes else 0),
+        )
+        .returning(tenants)
+    )
+    try:
+        return _row((await uow.execute(statement)).one())
+    except IntegrityError as exc:
+        raise _taken(exc) from exc
+
+
+async def delete_by_external_id(uow: UnitOfWork, external_id: str) -> DeletedTenant | None:
+    """Mark the live tenant with that external id deleted (its page closed, its slug freed)."""
+    row = (
+        await uow.execute(
+            sa.update(tenants)
+            .where(tenants.c.external_id == external_id, tenants.c.deleted_at.is_(None))
+            .values(
+                deleted_at=sa.func.now(),
+                open_scheduling=False,
+                slug=None,
+                updated_at=sa.func.now(),
+                version=tenants.c.version + 1,
+            )
+            .returning(tenants.c.id, tenants.c.version)
+        )
+    ).first()
+    return DeletedTenant(id=row.id, version=row.version) if row is not None else None
+
+
+async def public_page(uow: UnitOfWork, email: str) -> PublicPage | None:
+    """The open scheduling page of the live tenant with that (lower-case) e-mail."""
+    row = (
+        await uow.execute(
+            sa.select(tenants.c.email, tenants.c.slug, tenants.c.display_name).where(
+                sa.func.lower(tenants.c.email) == email,
+                tenants.c.deleted_at.is_(None),
+                tenants.c.open_scheduling.is_(True),
+                tenants.c.slug.is_not(None),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return PublicPage(email=row.email, slug=row.slug, display_name=row.display_name)
