@@ -33,9 +33,9 @@ from calendars.adapters.providers import (
     CredentialsRejected,
     ProviderError,
     ProviderUnavailable,
-    RemoteEvent,
     SyncTokenExpired,
 )
+from calendars.domain.remote import RemoteEvent
 from cortex_dev.fakes import (
     GOOGLE_API_PREFIX,
     GRAPH_API_PREFIX,

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calendars.adapters.providers import RemoteEvent
 from calendars.domain.ical import PRODID, IcalError, event_ics, expand_ics, wall_clock_to_utc
 from calendars.domain.intervals import busy_from_events
+from calendars.domain.remote import RemoteEvent
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

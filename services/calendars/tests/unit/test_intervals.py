@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calendars.adapters.providers import RemoteEvent
 from calendars.domain.intervals import Interval, busy_from_events, clip, merge, subtract
+from calendars.domain.remote import RemoteEvent
 
 BASE = datetime(2025, 10, 13, tzinfo=UTC)
 

@@ -19,17 +19,10 @@ from caldav.async_davclient import AsyncDAVClient
 from caldav.collection import Calendar
 from caldav.lib import error as caldav_error
 
-from calendars.adapters.providers import (
-    Changes,
-    CredentialsRejected,
-    EventWindow,
-    ProviderUnavailable,
-    RemoteCalendar,
-    RemoteEvent,
-    SyncTokenExpired,
-)
+from calendars.adapters.providers import CredentialsRejected, ProviderUnavailable, SyncTokenExpired
 from calendars.adapters.ssrf import UrlRefused, shared_ssl_context
 from calendars.domain.ical import IcalError, event_ics, expand_ics
+from calendars.domain.remote import Changes, EventWindow, RemoteCalendar, RemoteEvent
 
 # caldav speaks the first of httpx2, httpxyz, httpx it can import, and httpx2 is installed
 # beside httpx (the MCP SDK brings it): its auth objects and exceptions would then be

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
-from calendars.adapters import oauth
+from calendars.adapters import connection_repo, oauth
 from calendars.adapters.caldav_provider import CaldavProvider
+from calendars.adapters.connection_repo import Connection
 from calendars.adapters.google import GoogleCalendar
 from calendars.adapters.graph import GraphCalendar
 from calendars.adapters.providers import CalendarProvider, ProviderError
@@ -20,9 +21,9 @@ from calendars.adapters.ssrf import (
     safe_client,
     shared_ssl_context,
 )
-from calendars.adapters.tables import connections
-from calendars.service_layer.handlers import OAuthGrant, Providers, UowFactory
+from calendars.domain.remote import OAuthGrant
 from calendars.settings import CalendarsSettings
+from cortex_runtime.database import UnitOfWork
 
 
 class _Closing:
@@ -39,13 +40,27 @@ class _Closing:
         await self._client.aclose()
 
 
-def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory) -> Providers:
-    allow = [n.strip() for n in settings.allowed_private_networks.split(",") if n.strip()]
-    parse_allow_list(allow)  # a malformed network fails at start, not at the first connect
-    deny = parse_denied_endpoints(e for e in settings.denied_endpoints.split(",") if e.strip())
-    timeout = settings.http_timeout_seconds
+class ProviderClients:
+    """Provider clients as the service layer asks for them (its ``Providers``), built from
+    settings: CalDAV behind the SSRF guard, Google and Graph with tokens refreshed (and the
+    fresh ones stored) as needed."""
 
-    def endpoints(provider: str, redirect_uri: str = "") -> oauth.OAuthEndpoints:
+    def __init__(
+        self, settings: CalendarsSettings, box: SecretBox, uow: Callable[[], UnitOfWork]
+    ) -> None:
+        allow = [n.strip() for n in settings.allowed_private_networks.split(",") if n.strip()]
+        parse_allow_list(allow)  # a malformed network fails at start, not at the first connect
+        self._allow = allow
+        self._deny = parse_denied_endpoints(
+            e for e in settings.denied_endpoints.split(",") if e.strip()
+        )
+        self._timeout = settings.http_timeout_seconds
+        self._settings = settings
+        self._box = box
+        self._uow = uow
+
+    def _endpoints(self, provider: str, redirect_uri: str = "") -> oauth.OAuthEndpoints:
+        settings = self._settings
         if provider == "google":
             return oauth.google_endpoints(
                 settings.google_client_id,
@@ -64,20 +79,26 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
         )
 
     def caldav(
-        server_url: str, username: str, password: str, time_zone: str = "UTC"
+        self, server_url: str, username: str, password: str, time_zone: str = "UTC"
     ) -> CalendarProvider:
         session = safe_client(
-            allow=allow, deny=deny, read_timeout=timeout, total_timeout=timeout * 2
+            allow=self._allow,
+            deny=self._deny,
+            read_timeout=self._timeout,
+            total_timeout=self._timeout * 2,
         )
         return CaldavProvider(server_url, username, password, session, timezone=time_zone)
 
-    async def open_connection(row: Any, time_zone: str) -> CalendarProvider:
+    async def open_connection(self, row: Connection, time_zone: str) -> CalendarProvider:
         """The provider of a stored connection; floating and all-day times are read in
         ``time_zone``, the owner's (Google's all-day events keep their calendar's zone)."""
+        box = self._box
         if row.provider == "caldav":
-            return caldav(row.server_url, row.username, box.open(row.secret), time_zone)
+            return self.caldav(
+                row.server_url or "", row.username or "", box.open(row.secret), time_zone
+            )
         client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            timeout=httpx.Timeout(self._timeout, connect=5.0),
             verify=shared_ssl_context(trust_env=True),
         )
         tokens = oauth.TokenSet(
@@ -88,45 +109,44 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
         )
 
         async def store(fresh: oauth.TokenSet) -> None:
-            values: dict[str, Any] = {
-                "access_token": box.seal(fresh.access_token),
-                "access_expires_at": fresh.expires_at,
-            }
-            if fresh.refresh_token:
-                values["secret"] = box.seal(fresh.refresh_token)
-            async with uow() as unit:
-                await unit.execute(
-                    sa.update(connections).where(connections.c.id == row.id).values(**values)
+            async with self._uow() as unit:
+                await connection_repo.store_tokens(
+                    unit,
+                    row.id,
+                    box.seal(fresh.access_token),
+                    fresh.expires_at,
+                    box.seal(fresh.refresh_token) if fresh.refresh_token else None,
                 )
                 await unit.commit()
 
         provider_tokens = oauth.AccessTokens(
-            client, endpoints(row.provider), tokens, on_refresh=store if row.id else None
+            client, self._endpoints(row.provider), tokens, on_refresh=store if row.id else None
         )
         adapter: Any
         if row.provider == "google":
             adapter = GoogleCalendar(
-                client, settings.google_api_url, access_token_provider=provider_tokens
+                client, self._settings.google_api_url, access_token_provider=provider_tokens
             )
         else:
             adapter = GraphCalendar(
                 client,
-                settings.graph_api_url,
+                self._settings.graph_api_url,
                 access_token_provider=provider_tokens,
                 time_zone=time_zone,
             )
         closing: CalendarProvider = _Closing(adapter, client)
         return closing
 
-    def oauth_url(provider: str, state: str, challenge: str, redirect_uri: str) -> str:
-        return oauth.authorization_url(endpoints(provider, redirect_uri), state, challenge)
+    def oauth_url(self, provider: str, state: str, challenge: str, redirect_uri: str) -> str:
+        return oauth.authorization_url(self._endpoints(provider, redirect_uri), state, challenge)
 
     async def oauth_exchange(
-        provider: str, code: str, verifier: str, redirect_uri: str
+        self, provider: str, code: str, verifier: str, redirect_uri: str
     ) -> OAuthGrant:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=5.0)) as client:
+        timeout = httpx.Timeout(self._timeout, connect=5.0)
+        async with httpx.AsyncClient(timeout=timeout) as client:
             tokens = await oauth.exchange_code(
-                client, endpoints(provider, redirect_uri), code, verifier
+                client, self._endpoints(provider, redirect_uri), code, verifier
             )
         if not tokens.refresh_token:
             raise ProviderError("The provider granted no refresh token; connect again.")
@@ -137,4 +157,8 @@ def build_providers(settings: CalendarsSettings, box: SecretBox, uow: UowFactory
             email=tokens.email or "",
         )
 
-    return Providers(open_connection, caldav, oauth_url, oauth_exchange)
+
+def build_providers(
+    settings: CalendarsSettings, box: SecretBox, uow: Callable[[], UnitOfWork]
+) -> ProviderClients:
+    return ProviderClients(settings, box, uow)

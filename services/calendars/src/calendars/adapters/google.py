@@ -42,15 +42,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from calendars.adapters.oauth import BearerSession
-from calendars.adapters.providers import (
-    CalendarProvider,
-    Changes,
-    EventWindow,
-    ProviderUnavailable,
-    RemoteCalendar,
-    RemoteEvent,
-    SyncTokenExpired,
-)
+from calendars.adapters.providers import CalendarProvider, ProviderUnavailable, SyncTokenExpired
+from calendars.domain.remote import Changes, EventWindow, RemoteCalendar, RemoteEvent
 
 GOOGLE_CALENDAR_URL = "https://www.googleapis.com/calendar/v3"
 UID_PROPERTY = "cortexUid"  # private extended property holding the iCalendar UID

@@ -42,16 +42,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from calendars.adapters.oauth import BearerSession
-from calendars.adapters.providers import (
-    CalendarProvider,
-    Changes,
-    EventWindow,
-    ProviderUnavailable,
-    RemoteCalendar,
-    RemoteEvent,
-    SyncTokenExpired,
-)
+from calendars.adapters.providers import CalendarProvider, ProviderUnavailable, SyncTokenExpired
 from calendars.domain.ical import wall_clock_to_utc
+from calendars.domain.remote import Changes, EventWindow, RemoteCalendar, RemoteEvent
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 UID_PROPERTY_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name CortexUid"

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import recurring_ical_events  # type: ignore[import-untyped]
 from icalendar import Calendar, Component, Event, vCalAddress
 
-from calendars.adapters.providers import RemoteEvent
+from calendars.domain.remote import RemoteEvent
 
 PRODID = "-//Cortex//Scheduling//EN"
 
@@ -124,45 +124,53 @@ def _validate(calendar: Calendar) -> set[str]:
 
     recurring: set[str] = set()
     for event in calendar.walk("VEVENT"):
-        uid = str(event.get("UID", "")).strip()
-        where = f"VEVENT {uid!r}" if uid else "VEVENT"
-        _check_errors(event, where)
-        if not uid:
-            raise IcalError("A VEVENT has no UID")
-        if "DTSTART" not in event:
-            raise IcalError(f"{where} has no DTSTART")
-        for name in _TIME_PROPERTIES:
-            _check_time_zones(event, name, where)
-
-        dtstart = _single(event, "DTSTART", where)
-        begin = dtstart.dt
-        if not isinstance(begin, date):
-            raise IcalError(f"{where}: DTSTART is not a date or date-time")
-        if "DTEND" in event and "DURATION" in event:
-            raise IcalError(f"{where} has both DTEND and DURATION")
-        if "DTEND" in event:
-            finish = _single(event, "DTEND", where).dt
-            if not isinstance(finish, date) or isinstance(finish, datetime) != isinstance(
-                begin, datetime
-            ):
-                raise IcalError(f"{where}: DTEND is not the same kind of value as DTSTART")
-            if (
-                isinstance(begin, datetime)
-                and isinstance(finish, datetime)
-                and (begin.tzinfo is None) != (finish.tzinfo is None)
-            ):
-                raise IcalError(f"{where}: DTSTART and DTEND mix floating and zoned time")
-            if finish < begin:
-                raise IcalError(f"{where} ends before it starts")
-        if "DURATION" in event:
-            duration = _single(event, "DURATION", where).dt
-            if not isinstance(duration, timedelta):
-                raise IcalError(f"{where}: DURATION is not a duration")
-            if duration < timedelta(0):
-                raise IcalError(f"{where} has a negative DURATION")
+        uid = _validate_event(event)
         if any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             recurring.add(uid)
     return recurring
+
+
+def _validate_event(event: Component) -> str:
+    """Refuse a VEVENT whose time would be wrong; its UID."""
+    uid = str(event.get("UID", "")).strip()
+    where = f"VEVENT {uid!r}" if uid else "VEVENT"
+    _check_errors(event, where)
+    if not uid:
+        raise IcalError("A VEVENT has no UID")
+    if "DTSTART" not in event:
+        raise IcalError(f"{where} has no DTSTART")
+    for name in _TIME_PROPERTIES:
+        _check_time_zones(event, name, where)
+
+    dtstart = _single(event, "DTSTART", where)
+    begin = dtstart.dt
+    if not isinstance(begin, date):
+        raise IcalError(f"{where}: DTSTART is not a date or date-time")
+    if "DTEND" in event and "DURATION" in event:
+        raise IcalError(f"{where} has both DTEND and DURATION")
+    if "DTEND" in event:
+        _validate_end(begin, _single(event, "DTEND", where).dt, where)
+    if "DURATION" in event:
+        duration = _single(event, "DURATION", where).dt
+        if not isinstance(duration, timedelta):
+            raise IcalError(f"{where}: DURATION is not a duration")
+        if duration < timedelta(0):
+            raise IcalError(f"{where} has a negative DURATION")
+    return uid
+
+
+def _validate_end(begin: date, finish: object, where: str) -> None:
+    """DTEND is a value of DTSTART's kind, not before it."""
+    if not isinstance(finish, date) or isinstance(finish, datetime) != isinstance(begin, datetime):
+        raise IcalError(f"{where}: DTEND is not the same kind of value as DTSTART")
+    if (
+        isinstance(begin, datetime)
+        and isinstance(finish, datetime)
+        and (begin.tzinfo is None) != (finish.tzinfo is None)
+    ):
+        raise IcalError(f"{where}: DTSTART and DTEND mix floating and zoned time")
+    if finish < begin:
+        raise IcalError(f"{where} ends before it starts")
 
 
 def _check_errors(component: Component, where: str) -> None:
@@ -261,6 +269,13 @@ def wall_clock_to_utc(wall: datetime, zone: tzinfo | str) -> datetime:
     """A naive wall-clock time read in ``zone``, in UTC: how floating and all-day times are
     placed, at expansion and again when the owner's zone changes (one rule for both)."""
     return wall.replace(tzinfo=_zone(zone) if isinstance(zone, str) else zone).astimezone(UTC)
+
+
+def wall_clock_span(start: datetime, end: datetime, zone: str) -> tuple[datetime, datetime]:
+    """A floating or all-day event's wall-clock times placed in ``zone``, in UTC; it never
+    ends before it starts (a zone's transition may fold its end before its start)."""
+    placed = wall_clock_to_utc(start, zone)
+    return placed, max(placed, wall_clock_to_utc(end, zone))
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from calendars.adapters.providers import RemoteEvent
+from calendars.domain.remote import RemoteEvent
 
 Interval = tuple[datetime, datetime]
 
