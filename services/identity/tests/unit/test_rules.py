@@ -8,6 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from contracts import formats
 from contracts.identity import WEEKDAYS, UserType, WorkingInterval
 from identity.domain import rules
 from identity.domain.rules import RuleViolation
@@ -150,12 +151,24 @@ def test_check_user_type() -> None:
         assert str(refused) == "user_type must be 'individual' or 'developer'."
 
 
-def test_check_email_and_normalise() -> None:
-    assert rules.check_email(" Ada@Example.com ") == "Ada@Example.com"
+def test_the_shared_email_rule_keeps_what_identity_accepted_and_refused() -> None:
+    """Identity reads addresses with contracts.formats (its own copy is gone)."""
+    assert formats.parse_email(" Ada@Example.com ") == "Ada@Example.com"
     for bad in ("", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "a@b@c.d"):
-        assert violation(rules.check_email, bad).code == "invalid_email"
-    assert rules.normalise_email("  Ada@Example.COM ") == "ada@example.com"
-    assert rules.email_domain("ada@Example.COM") == "example.com"
+        with pytest.raises(formats.InvalidEmail) as refused:
+            formats.parse_email(bad)
+        assert refused.value.code == "invalid_email"
+    assert formats.normalise_email("  Ada@Example.COM ") == "ada@example.com"
+    assert formats.email_domain("ada@Example.COM") == "example.com"
+
+
+def test_check_display_name() -> None:
+    assert rules.check_display_name("  Ada \u200b Lovelace ") == "Ada Lovelace"
+    assert rules.check_display_name("a" * 300) == "a" * rules.MAX_DISPLAY_NAME
+    for bad in ("", "   ", "\u200b\x07"):
+        refused = violation(rules.check_display_name, bad)
+        assert refused.code == "invalid_display_name"
+        assert str(refused) == "display_name cannot be empty."
 
 
 # --- working hours ------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Identity's rules: slugs, settings values, text cleaning. Pure functions, no I/O."""
+"""Identity's rules: slugs and settings values. Pure functions, no I/O.
+
+E-mail addresses, times of day and weekdays follow the shared rules of
+:mod:`contracts.formats`; text is cleaned by :mod:`contracts.text`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ import itertools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from contracts.identity import WEEKDAYS, UserType, WorkingHours, WorkingInterval
-from cortex_runtime.text import clean_text
+from contracts.formats import MINUTES_PER_DAY, WEEKDAYS, InvalidValue, parse_hhmm
+from contracts.identity import UserType, WorkingHours, WorkingInterval
+from contracts.text import clean_text, shown
 
 
-class RuleViolation(ValueError):
-    """A value the rules refuse; the message is a sentence safe to show."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class RuleViolation(InvalidValue):
+    """A value identity's rules refuse: ``code`` for machines, the message a sentence safe
+    to show (the shared rules' :class:`~contracts.formats.InvalidValue`, which the service
+    layer answers the same way)."""
 
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
@@ -34,6 +37,14 @@ DEFAULT_WORKING_HOURS: WorkingHours = {
 MAX_DISPLAY_NAME = 200
 
 
+def check_display_name(value: str) -> str:
+    """The name cleaned (at most 200 characters); it must keep a visible character."""
+    name = clean_text(value, MAX_DISPLAY_NAME)
+    if not name:
+        raise RuleViolation("invalid_display_name", "display_name cannot be empty.")
+    return name
+
+
 def check_slug(value: str) -> str:
     slug = value.strip()
     if not SLUG.match(slug) or "--" in slug:
@@ -50,9 +61,7 @@ def check_slug(value: str) -> str:
 def check_timezone(value: str) -> str:
     name = value.strip()
     if name not in _timezones():
-        raise RuleViolation(
-            "invalid_timezone", f"'{clean_text(value, 60)}' is not an IANA time zone."
-        )
+        raise RuleViolation("invalid_timezone", f"'{shown(value)}' is not an IANA time zone.")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -79,11 +88,6 @@ def check_user_type(value: str) -> UserType:
         ) from exc
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def check_working_hours(value: dict[str, list[WorkingInterval]]) -> WorkingHours:
     """Weekday keys mon..sun; intervals may cross midnight; none may overlap in the week."""
     unknown = sorted(set(value) - set(WEEKDAYS))
@@ -92,19 +96,20 @@ def check_working_hours(value: dict[str, list[WorkingInterval]]) -> WorkingHours
             "invalid_working_hours",
             f"Unknown weekday {unknown[0]!r}: use mon, tue, wed, thu, fri, sat, sun.",
         )
-    week = 7 * 24 * 60
+    week = 7 * MINUTES_PER_DAY
     spans: list[tuple[int, int, str]] = []
     for day_index, day in enumerate(WEEKDAYS):
         for interval in value.get(day, []):
-            start, end = _minutes(interval.start), _minutes(interval.end)
-            if start == 24 * 60:
+            start = parse_hhmm(interval.start, allow_24=True)
+            end = parse_hhmm(interval.end, allow_24=True)
+            if start == MINUTES_PER_DAY:
                 raise RuleViolation("invalid_working_hours", f"{day}: a start cannot be 24:00.")
             if end == start:
                 raise RuleViolation(
                     "invalid_working_hours", f"{day}: {interval.start}-{interval.end} is empty."
                 )
-            length = end - start if end > start else end + 24 * 60 - start
-            begin = day_index * 24 * 60 + start
+            length = end - start if end > start else end + MINUTES_PER_DAY - start
+            begin = day_index * MINUTES_PER_DAY + start
             spans.append((begin, begin + length, f"{day} {interval.start}-{interval.end}"))
     spans.sort()
     # compare each with the next, and the last (possibly wrapping past Sunday) with the first
@@ -114,21 +119,3 @@ def check_working_hours(value: dict[str, list[WorkingInterval]]) -> WorkingHours
     if len(spans) > 1 and spans[-1][1] > week and spans[-1][1] - week > spans[0][0]:
         raise RuleViolation("invalid_working_hours", f"{spans[-1][2]} overlaps {spans[0][2]}.")
     return {day: list(value[day]) for day in WEEKDAYS if value.get(day)}
-
-
-def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].lower()
-
-
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-
-
-def check_email(value: str) -> str:
-    email = value.strip()
-    if not EMAIL.match(email):
-        raise RuleViolation("invalid_email", "That is not an e-mail address.")
-    return email
-
-
-def normalise_email(value: str) -> str:
-    return value.strip().lower()

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from contracts import identity as msg
+from contracts.formats import InvalidValue, parse_email
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
 from cortex_runtime.text import clean_text
 from identity.adapters import api_keys, clerk, tenants
 from identity.domain import rules
-from identity.domain.rules import RuleViolation
 from identity.service_layer.deps import IdentityDeps
 from identity.service_layer.signup import provision_in
 from identity.service_layer.tenancy import conflict, invalid
@@ -119,9 +119,9 @@ async def _clerk_user_updated(
     email = _clerk_primary_email(data)
     if email and email != row.email:
         try:
-            changes["email"] = rules.check_email(email)
-        except RuleViolation as violation:
-            raise invalid(violation) from violation
+            changes["email"] = parse_email(email)
+        except InvalidValue as refused:
+            raise invalid(refused) from refused
     name = clean_text(_clerk_name(data), rules.MAX_DISPLAY_NAME)
     if name and name != row.display_name:
         changes["display_name"] = name

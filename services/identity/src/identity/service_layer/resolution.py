@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from contracts import identity as msg
+from contracts.formats import normalise_email
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
 from identity.adapters import tenants
-from identity.domain import rules
 from identity.service_layer.deps import IdentityDeps
 
 IDENTITY_NOT_FOUND = ServiceError(
@@ -16,7 +16,7 @@ IDENTITY_NOT_FOUND = ServiceError(
 
 async def resolve_identity(cmd: msg.ResolveIdentity, deps: IdentityDeps) -> msg.IdentityResolved:
     async with deps.uow() as uow:
-        page = await tenants.public_page(uow, rules.normalise_email(cmd.identity))
+        page = await tenants.public_page(uow, normalise_email(cmd.identity))
     if page is None:
         raise IDENTITY_NOT_FOUND
     return msg.IdentityResolved(

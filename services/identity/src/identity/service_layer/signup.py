@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from contracts import identity as msg
-from contracts.formats import IdPrefix, new_id
+from contracts.formats import IdPrefix, InvalidValue, new_id, parse_email
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.text import clean_text
 from identity.adapters import tenants
 from identity.domain import rules
-from identity.domain.rules import RuleViolation
 from identity.service_layer.api_keys import add_key
 from identity.service_layer.deps import IdentityDeps
 from identity.service_layer.tenancy import conflict, invalid, settings_of
@@ -30,10 +29,10 @@ async def provision_tenant(cmd: msg.ProvisionTenant, deps: IdentityDeps) -> msg.
 async def provision_in(uow: UnitOfWork, cmd: msg.ProvisionTenant) -> msg.TenantProvisioned:
     """Create the tenant in ``uow`` unless one with the same external id exists."""
     try:
-        email = rules.check_email(cmd.email)
+        email = parse_email(cmd.email)
         slug = rules.check_slug(cmd.slug) if cmd.slug else None
-    except RuleViolation as violation:
-        raise invalid(violation) from violation
+    except InvalidValue as refused:
+        raise invalid(refused) from refused
     if cmd.external_id:
         existing = await tenants.by_external_id(uow, cmd.external_id)
         if existing is not None:

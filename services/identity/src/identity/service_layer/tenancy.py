@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from contracts import identity as msg
+from contracts.formats import InvalidValue
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
 from identity.adapters import tenants
 from identity.adapters.tenants import TenantRow
-from identity.domain.rules import RuleViolation
 
 SLUG_TAKEN = ServiceError(ErrorKind.CONFLICT, "slug_taken", "That slug is already taken.")
 EMAIL_TAKEN = ServiceError(
@@ -17,8 +17,9 @@ EMAIL_TAKEN = ServiceError(
 TENANT_NOT_FOUND = ServiceError(ErrorKind.NOT_FOUND, "tenant_not_found", "No such tenant.")
 
 
-def invalid(violation: RuleViolation) -> ServiceError:
-    return ServiceError(ErrorKind.INVALID, violation.code, str(violation))
+def invalid(refused: InvalidValue) -> ServiceError:
+    """The answer to a value a rule refuses (identity's own, or a shared one)."""
+    return ServiceError(ErrorKind.INVALID, refused.code, str(refused))
 
 
 def conflict(taken: tenants.Taken) -> ServiceError:

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 
 from contracts import identity as msg
 from contracts.envelope import Message
+from contracts.formats import InvalidValue
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.text import clean_text
 from identity.adapters import tenants
 from identity.domain import rules
-from identity.domain.rules import RuleViolation
 from identity.service_layer.deps import IdentityDeps
 from identity.service_layer.tenancy import conflict, invalid, live_tenant, settings_of
 
@@ -42,12 +41,9 @@ def validated_changes(cmd: msg.UpdateSettings) -> dict[str, object]:
                 d: [i.model_dump() for i in ivs] for d, ivs in hours.items()
             }
         if cmd.display_name is not None:
-            name = clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME)
-            if not name:
-                raise RuleViolation("invalid_display_name", "display_name cannot be empty.")
-            changes["display_name"] = name
-    except RuleViolation as violation:
-        raise invalid(violation) from violation
+            changes["display_name"] = rules.check_display_name(cmd.display_name)
+    except InvalidValue as refused:
+        raise invalid(refused) from refused
     return changes
 
 
