@@ -72,3 +72,5 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     # FastStream logs every message at INFO; keep that for debugging only.
     logging.getLogger("faststream").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("faststream.access").setLevel(max(logging.WARNING, root.level))
+    # the MCP SDK logs every stateless request at INFO ("Terminating session: None")
+    logging.getLogger("mcp").setLevel(max(logging.WARNING, root.level))
