@@ -69,3 +69,12 @@ def test_calendar_events() -> None:
     assert activity.calendar_expired(expired) == Entry(
         "calendar.expired", "google calendar access expired: connect it again", ids
     )
+
+
+def test_a_summary_is_cleaned_and_capped() -> None:
+    failed = cal.CalendarSyncFailed(
+        connection_id=CONNECTION.id, provider=cal.Provider.GOOGLE, reason="bad\x1b[31m\n" * 100
+    )
+    summary = activity.calendar_sync_failed(failed).summary
+    assert summary.startswith("google calendar sync failed: bad[31m bad[31m")
+    assert len(summary) == activity.SUMMARY_MAX

@@ -122,3 +122,12 @@ def test_parse_of_arbitrary_text_is_none_or_the_exact_key(text: str) -> None:
     parsed = keys.parse(text)
     if parsed is not None:
         assert f"sk_live_{parsed[0]}_{parsed[1]}" == text
+
+
+def test_a_key_name_is_cleaned_and_must_keep_a_visible_character() -> None:
+    assert keys.check_name("  ci \u200b deploy\n") == "ci deploy"
+    assert keys.check_name("k" * 150) == "k" * keys.NAME_MAX
+    for bad in ("", "  ", "\u200b\x07"):
+        with pytest.raises(keys.RuleViolation) as refused:
+            keys.check_name(bad)
+        assert (refused.value.code, str(refused.value)) == ("invalid_name", "A key needs a name.")

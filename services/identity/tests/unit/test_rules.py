@@ -162,6 +162,12 @@ def test_the_shared_email_rule_keeps_what_identity_accepted_and_refused() -> Non
     assert formats.email_domain("ada@Example.COM") == "example.com"
 
 
+def test_a_new_tenant_is_named_after_its_address_when_no_name_is_given() -> None:
+    assert rules.first_display_name(" Ada\x07 Lovelace ", "ada@example.com") == "Ada Lovelace"
+    assert rules.first_display_name("\u200b ", "ada.l@example.com") == "ada.l"
+    assert rules.clean_display_name("x" * 300) == "x" * rules.MAX_DISPLAY_NAME
+
+
 def test_check_display_name() -> None:
     assert rules.check_display_name("  Ada \u200b Lovelace ") == "Ada Lovelace"
     assert rules.check_display_name("a" * 300) == "a" * rules.MAX_DISPLAY_NAME

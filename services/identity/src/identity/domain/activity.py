@@ -6,19 +6,27 @@ from dataclasses import dataclass
 
 from contracts import calendars as cal
 from contracts import identity as msg
+from contracts.text import clean_text
+
+SUMMARY_MAX = 300
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One line of the feed: its type, the sentence shown, the ids it is about."""
+    """One line of the feed: its type, the sentence shown (cleaned, at most 300
+    characters), the ids it is about."""
 
     kind: str
     summary: str
     ids: dict[str, str]
 
 
+def _entry(kind: str, summary: str, ids: dict[str, str]) -> Entry:
+    return Entry(kind, clean_text(summary, SUMMARY_MAX), ids)
+
+
 def tenant_created(event: msg.TenantCreated) -> Entry:
-    return Entry(
+    return _entry(
         "tenant.created",
         f"Account created for {event.settings.email}",
         {"tenant_id": event.settings.tenant_id},
@@ -26,7 +34,7 @@ def tenant_created(event: msg.TenantCreated) -> Entry:
 
 
 def settings_changed(event: msg.SettingsChanged) -> Entry:
-    return Entry(
+    return _entry(
         "settings.updated",
         f"Settings changed: {', '.join(event.changed)}",
         {"tenant_id": event.settings.tenant_id},
@@ -34,7 +42,7 @@ def settings_changed(event: msg.SettingsChanged) -> Entry:
 
 
 def api_key_created(event: msg.ApiKeyCreatedEvent) -> Entry:
-    return Entry(
+    return _entry(
         "api_key.created",
         f"API key '{event.name}' created ({event.prefix})",
         {"key_id": event.key_id},
@@ -42,12 +50,12 @@ def api_key_created(event: msg.ApiKeyCreatedEvent) -> Entry:
 
 
 def api_key_revoked(event: msg.ApiKeyRevoked) -> Entry:
-    return Entry("api_key.revoked", f"API key {event.prefix} revoked", {"key_id": event.key_id})
+    return _entry("api_key.revoked", f"API key {event.prefix} revoked", {"key_id": event.key_id})
 
 
 def calendar_connected(event: cal.CalendarConnected) -> Entry:
     connection = event.connection
-    return Entry(
+    return _entry(
         "calendar.connected",
         f"{connection.provider.value} calendar connected ({connection.calendar_count} calendars)",
         {"connection_id": connection.id},
@@ -55,7 +63,7 @@ def calendar_connected(event: cal.CalendarConnected) -> Entry:
 
 
 def calendar_disconnected(event: cal.CalendarDisconnected) -> Entry:
-    return Entry(
+    return _entry(
         "calendar.disconnected",
         f"{event.provider.value} calendar disconnected",
         {"connection_id": event.connection_id},
@@ -63,7 +71,7 @@ def calendar_disconnected(event: cal.CalendarDisconnected) -> Entry:
 
 
 def calendar_sync_failed(event: cal.CalendarSyncFailed) -> Entry:
-    return Entry(
+    return _entry(
         "calendar.sync_failed",
         f"{event.provider.value} calendar sync failed: {event.reason}",
         {"connection_id": event.connection_id},
@@ -71,7 +79,7 @@ def calendar_sync_failed(event: cal.CalendarSyncFailed) -> Entry:
 
 
 def calendar_expired(event: cal.CalendarExpired) -> Entry:
-    return Entry(
+    return _entry(
         "calendar.expired",
         f"{event.provider.value} calendar access expired: connect it again",
         {"connection_id": event.connection_id},

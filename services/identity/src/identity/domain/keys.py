@@ -14,8 +14,11 @@ import secrets
 from dataclasses import dataclass
 
 from contracts.identity import API_KEY_PATTERN
+from contracts.text import clean_text
+from identity.domain.rules import RuleViolation
 
 KEY_PATTERN = re.compile(API_KEY_PATTERN)
+NAME_MAX = 100
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -24,6 +27,14 @@ class NewKey:
     prefix: str
     secret_hash: bytes
     full: str
+
+
+def check_name(value: str) -> str:
+    """A key's name, cleaned (at most 100 characters); it must keep a visible character."""
+    name = clean_text(value, NAME_MAX)
+    if not name:
+        raise RuleViolation("invalid_name", "A key needs a name.")
+    return name
 
 
 def generate() -> NewKey:

@@ -37,9 +37,20 @@ DEFAULT_WORKING_HOURS: WorkingHours = {
 MAX_DISPLAY_NAME = 200
 
 
+def clean_display_name(value: str) -> str:
+    """A name as it is stored: cleaned, at most 200 characters (empty when nothing visible
+    is left)."""
+    return clean_text(value, MAX_DISPLAY_NAME)
+
+
+def first_display_name(value: str, email: str) -> str:
+    """A new tenant's name: the one given, else the local part of its e-mail address."""
+    return clean_display_name(value) or email.split("@", maxsplit=1)[0]
+
+
 def check_display_name(value: str) -> str:
-    """The name cleaned (at most 200 characters); it must keep a visible character."""
-    name = clean_text(value, MAX_DISPLAY_NAME)
+    """A name a tenant sets: it must keep a visible character once cleaned."""
+    name = clean_display_name(value)
     if not name:
         raise RuleViolation("invalid_display_name", "display_name cannot be empty.")
     return name

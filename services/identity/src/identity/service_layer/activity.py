@@ -12,7 +12,6 @@ from contracts.envelope import Message
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
-from cortex_runtime.text import clean_text
 from identity.adapters import activity
 from identity.adapters.activity import Position
 from identity.domain import activity as wording
@@ -21,7 +20,6 @@ from identity.service_layer.deps import IdentityDeps
 
 _INT64 = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SUMMARY_MAX = 300
 
 
 def _encode_cursor(last: Position) -> str:
@@ -73,7 +71,7 @@ async def record(uow: UnitOfWork, event: Message, entry: Entry) -> None:
         event_id=event.message_id,
         tenant_id=event.tenant_id,
         kind=entry.kind,
-        summary=clean_text(entry.summary, SUMMARY_MAX),
+        summary=entry.summary,
         occurred_at=event.occurred_at or datetime.now(UTC),
         ids=entry.ids,
     )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from contracts import identity as msg
 from contracts.envelope import Message
-from contracts.formats import IdPrefix, new_id
+from contracts.formats import IdPrefix, InvalidValue, new_id
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
-from cortex_runtime.text import clean_text
 from identity.adapters import api_keys
 from identity.adapters.api_keys import ApiKeyRow
 from identity.domain import keys
 from identity.service_layer.deps import IdentityDeps
-from identity.service_layer.tenancy import live_tenant
+from identity.service_layer.tenancy import invalid, live_tenant
 
 MAX_LIVE_KEYS = 100
 
@@ -36,9 +35,10 @@ def key_info(row: ApiKeyRow) -> msg.ApiKeyInfo:
 
 async def add_key(uow: UnitOfWork, cause: Message, tenant_id: str, name: str) -> msg.ApiKeyCreated:
     """A new key for the tenant in ``uow``, and its event; the only time its secret is seen."""
-    clean = clean_text(name, 100)
-    if not clean:
-        raise ServiceError(ErrorKind.INVALID, "invalid_name", "A key needs a name.")
+    try:
+        clean = keys.check_name(name)
+    except InvalidValue as refused:
+        raise invalid(refused) from refused
     new = keys.generate()
     row = await api_keys.insert(
         uow,

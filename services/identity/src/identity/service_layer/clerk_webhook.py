@@ -11,7 +11,6 @@ from contracts.formats import InvalidValue, parse_email
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
-from cortex_runtime.text import clean_text
 from identity.adapters import api_keys, clerk, tenants
 from identity.domain import rules
 from identity.service_layer.deps import IdentityDeps
@@ -122,7 +121,7 @@ async def _clerk_user_updated(
             changes["email"] = parse_email(email)
         except InvalidValue as refused:
             raise invalid(refused) from refused
-    name = clean_text(_clerk_name(data), rules.MAX_DISPLAY_NAME)
+    name = rules.clean_display_name(_clerk_name(data))
     if name and name != row.display_name:
         changes["display_name"] = name
     if changes:

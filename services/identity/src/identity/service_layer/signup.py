@@ -5,7 +5,6 @@ from __future__ import annotations
 from contracts import identity as msg
 from contracts.formats import IdPrefix, InvalidValue, new_id, parse_email
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.text import clean_text
 from identity.adapters import tenants
 from identity.domain import rules
 from identity.service_layer.api_keys import add_key
@@ -37,7 +36,7 @@ async def provision_in(uow: UnitOfWork, cmd: msg.ProvisionTenant) -> msg.TenantP
         existing = await tenants.by_external_id(uow, cmd.external_id)
         if existing is not None:
             return msg.TenantProvisioned(created=False, settings=settings_of(existing))
-    display_name = clean_text(cmd.display_name, rules.MAX_DISPLAY_NAME) or email.split("@")[0]
+    display_name = rules.first_display_name(cmd.display_name, email)
     row = await tenants.insert(
         uow,
         tenants.NewTenant(
