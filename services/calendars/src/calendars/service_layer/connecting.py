@@ -3,7 +3,6 @@ OAuth (:mod:`calendars.service_layer.oauth`); both store the connection the same
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from calendars.adapters import calendar_repo, connection_repo, owner_repo
@@ -15,12 +14,9 @@ from calendars.service_layer.deps import CalendarsDeps
 from calendars.service_layer.sync import sync_connection
 from contracts import calendars as msg
 from contracts.envelope import Message
+from contracts.formats import IdPrefix, new_id
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
-
-
-def _id(kind: str) -> str:
-    return f"{kind}_{uuid.uuid4().hex[:20]}"
 
 
 async def connect_caldav(cmd: msg.ConnectCaldav, deps: CalendarsDeps) -> msg.ConnectionReply:
@@ -71,7 +67,7 @@ async def store_connection(
 ) -> str:
     """Store a new connection and its calendars (the first writable one receives bookings),
     announce it; its id."""
-    connection_id = _id("conn")
+    connection_id = new_id(IdPrefix.CONNECTION)
     try:
         with connection_repo.one_per_provider():
             async with deps.uow() as uow:
@@ -97,7 +93,7 @@ async def store_connection(
                 for index, cal in enumerate(remote):
                     await calendar_repo.add(
                         uow,
-                        calendar_id=_id("cal"),
+                        calendar_id=new_id(IdPrefix.CALENDAR),
                         connection_id=connection_id,
                         tenant_id=cause.tenant_id,
                         remote_id=cal.id,
