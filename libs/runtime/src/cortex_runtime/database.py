@@ -150,6 +150,54 @@ class UnitOfWork:
         return result.first() is not None
 
 
+# --- advisory locks ----------------------------------------------------------------------
+
+
+def advisory_lock_statement(
+    key: str | sa.ColumnElement[Any], *, namespace: int | None = None, shared: bool = False
+) -> sa.Select[Any]:
+    """``SELECT pg_advisory_xact_lock[_shared]([namespace, ]hashtext(key))``: a lock on
+    ``key`` held until the transaction ends.
+
+    ``key`` is text (``"calendar_events:cal_1"``: the one-key form, the same lock as
+    ``pg_advisory_lock(hashtext('calendar_events:cal_1'))`` in a session) or a column
+    expression, for a statement that finds its key in a row (add ``.where(...)``: a lock is
+    taken for each row selected, none when no row is). ``namespace`` takes the two-key form
+    ``(namespace, hashtext(key))``, a lock space of its own. ``shared`` locks are held by
+    many transactions at once; an exclusive one waits for all of them, and they for it.
+    """
+    hashed = sa.func.hashtext(key)
+    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    return sa.select(take(hashed) if namespace is None else take(namespace, hashed))
+
+
+async def advisory_lock(
+    uow: UnitOfWork, key: str, *, namespace: int | None = None, shared: bool = False
+) -> None:
+    """Take :func:`advisory_lock_statement`'s lock in ``uow``'s transaction (it waits for a
+    conflicting holder); released when the unit of work commits or rolls back."""
+    if uow._read_only:
+        raise RuntimeError("a read-only unit of work has no transaction to hold a lock in")
+    await uow.execute(advisory_lock_statement(key, namespace=namespace, shared=shared))
+
+
+# --- errors PostgreSQL reports -----------------------------------------------------------
+
+
+def constraint_name(exc: BaseException) -> str:
+    """The constraint an integrity error names (``"tenants_live_email"``), or ``""``.
+
+    SQLAlchemy's ``IntegrityError`` wraps the DBAPI adapter's error (``exc.orig``), whose
+    ``__cause__`` is asyncpg's error carrying ``constraint_name``; the adapter's error, or a
+    driver error given directly, are looked at too."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (getattr(orig, "__cause__", None), orig, exc):
+        name = getattr(candidate, "constraint_name", None)
+        if name:
+            return str(name)
+    return ""
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
