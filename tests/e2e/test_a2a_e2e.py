@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -21,43 +19,34 @@ from a2a.utils.proto_utils import validate_proto_required_fields
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
 
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     Owner,
     System,
+    SystemOptions,
     at,
     availability,
+    client_ips,
     future_day,
-    make_owner,
+    holds,
     new_owner,
-    running_system,
 )
 
 pytestmark = pytest.mark.e2e
 
 BOOK_PER_HOUR = 3
-_ips = itertools.count(1)
+client_ip = client_ips("198.51.100.")  # each call a client of its own (a fresh per-IP budget)
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("a2a"),
+def system_options() -> SystemOptions:
+    return SystemOptions(
         replicas={"gateway": 2},
-        CORTEX_GATEWAY_TRUSTED_PROXIES="127.0.0.1/32",  # each test its own client IP
-        CORTEX_GATEWAY_RATE_BOOK_PER_HOUR=str(BOOK_PER_HOUR),
-        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="20",
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def owner(system: System) -> Owner:
-    return make_owner(system)
-
-
-def client_ip() -> dict[str, str]:
-    """The X-Forwarded-For of a client of its own (a fresh per-IP budget)."""
-    return {"X-Forwarded-For": f"198.51.100.{next(_ips)}"}
+        environ={
+            "CORTEX_GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",  # each test its own client IP
+            "CORTEX_GATEWAY_RATE_BOOK_PER_HOUR": str(BOOK_PER_HOUR),
+            "CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS": "20",
+        },
+    )
 
 
 def rpc(
@@ -209,14 +198,6 @@ def test_each_error_has_its_code(system: System, owner: Owner) -> None:
         assert answer.json()["error"]["code"] == -32600, (invalid, answer.json())
 
 
-def free_at(slots: list[dict[str, Any]], start: datetime, end: datetime) -> bool:
-    """Whether one of the free windows holds [start, end)."""
-    return any(
-        datetime.fromisoformat(s["start"]) <= start and end <= datetime.fromisoformat(s["end"])
-        for s in slots
-    )
-
-
 def data_part(value: dict[str, Any]) -> Part:
     data = Value()
     ParseDict(value, data)
@@ -258,7 +239,7 @@ def test_a_stock_a2a_client_books_through_send_message(system: System, owner: Ow
 
     free, booked, taken, nameless = asyncio.run(scenario(system.gateways[1]))
     assert free["duration"] == 30 and free["slots"]
-    assert free_at(free["slots"], at(day, 14), at(day, 14, 30))
+    assert holds(free["slots"], at(day, 14), at(day, 14, 30))
     assert booked["status"] == "confirmed", booked
     detail = httpx.get(f"{system.gateway}/api/v1/bookings/{booked['booking_id']}",
                        headers=owner.auth)  # fmt: skip
@@ -269,8 +250,8 @@ def test_a_stock_a2a_client_books_through_send_message(system: System, owner: Ow
     again = rpc(system.gateway, owner.slug, "query_availability",
                 {"date": day.isoformat(), "duration": 30}, headers=client_ip())  # fmt: skip
     slots = again.json()["result"]["slots"]
-    assert not free_at(slots, at(day, 14), at(day, 14, 30))
-    assert free_at(slots, at(day, 14, 30), at(day, 15)), slots
+    assert not holds(slots, at(day, 14), at(day, 14, 30))
+    assert holds(slots, at(day, 14, 30), at(day, 15)), slots
 
 
 def test_booking_is_limited_per_ip_as_on_rest(system: System, owner: Owner) -> None:

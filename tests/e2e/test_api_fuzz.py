@@ -26,18 +26,13 @@ seed) change the run.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,10 +41,19 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 
-from cortex_dev.embedded import Radicale, free_port
-from cortex_dev.fakes.server import run_in_thread
 from cortex_dev.fakes.stripe import FakeStripe
-from cortex_dev.stack import Stack, isolated_environ
+from tests.e2e.harness import (
+    OFFICE_HOURS,
+    System,
+    SystemOptions,
+    bearer,
+    cli_tenant,
+    connect_caldav,
+    cortex_cli,
+    put_settings,
+    radicale_calendar,
+    stripe_environ,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -100,51 +104,17 @@ class Seeded:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+        return bearer(self.key)
 
 
-PRICES = {"pro": "price_fuzz_pro", "growth": "price_fuzz_growth", "scale": "price_fuzz_scale"}
-
-
-@contextmanager
-def running_system(root: Path) -> Iterator[tuple[Stack, Radicale]]:
-    """The whole system (one gateway), Radicale as a CalDAV server and a fake Stripe."""
-    radicale = Radicale(root / "radicale", free_port()).start()
-    stripe = FakeStripe()  # checkout and portal answer as with Stripe configured
-    for price in PRICES.values():
-        stripe.add_price(price)
-    stripe_url, stop_stripe = run_in_thread(stripe.app)
-    system = Stack(
-        data_dir=root / "data",
-        gateway_port=free_port(),
-        replicas={"gateway": 1},
-        environ=isolated_environ(
-            CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",
-            CORTEX_BILLING_STRIPE_API_KEY="sk_test_cortex_fuzz",
-            CORTEX_BILLING_STRIPE_API_BASE=stripe_url,
-            CORTEX_BILLING_STRIPE_WEBHOOK_SECRET="whsec_cortex_fuzz",
-            CORTEX_BILLING_STRIPE_PRICE_PRO=PRICES["pro"],
-            CORTEX_BILLING_STRIPE_PRICE_GROWTH=PRICES["growth"],
-            CORTEX_BILLING_STRIPE_PRICE_SCALE=PRICES["scale"],
-        ),
+@pytest.fixture(scope="module")
+def system_options(stripe_api: tuple[FakeStripe, str]) -> SystemOptions:
+    """The whole system (one gateway), Radicale as a CalDAV server and the Stripe fake
+    (checkout and portal answer as with Stripe configured)."""
+    _, stripe_url = stripe_api
+    return SystemOptions(
+        environ={"CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS": "3600", **stripe_environ(stripe_url)}
     )
-    try:
-        system.up()
-        yield system, radicale
-    finally:
-        system.stop()
-        radicale.stop()
-        stop_stripe()
-
-
-def _cli(system: Stack, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", *args],
-        env={**os.environ, "CORTEX_NATS_URL": system.nats_url}, capture_output=True, text=True,
-        check=True, timeout=60,
-    )  # fmt: skip
-    created: dict[str, Any] = json.loads(out.stdout)
-    return created
 
 
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -153,50 +123,29 @@ def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     return body
 
 
-def _mkcalendar(radicale: Radicale, user: str, password: str, name: str) -> None:
-    mkcol = (
-        '<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-        "<set><prop><resourcetype><collection/><C:calendar/></resourcetype>"
-        f"<displayname>{name}</displayname></prop></set></mkcol>"
-    )
-    created = httpx.request(
-        "MKCOL", f"{radicale.url}{user}/{name}/", content=mkcol, auth=(user, password)
-    )
-    assert created.status_code == 201, created.text
-
-
-def seed(system: Stack, radicale: Radicale) -> Seeded:
+def seed(system: System) -> Seeded:
     """A tenant with a public page, a calendar, callers, policies, a spare key, bookings."""
-    gateway = system.gateway_urls[0]
+    gateway = system.gateway
     slug = f"fuzz-{uuid.uuid4().hex[:8]}"
     email = f"{slug}@example.com"
-    tenant = _cli(system, "tenant", "create", "--email", email, "--slug", slug)
-    key = tenant["api_key"]
+    tenant = cli_tenant(system, email, slug)
+    key = tenant.key
     # a plan without a daily call limit: thousands of generated calls stay under test, not 429
-    _cli(system, "plan", "set", tenant["tenant_id"], "scale")
+    planned = cortex_cli(system, "plan", "set", tenant.tenant_id, "scale")
+    assert planned.returncode == 0, planned.stderr
     user, password = slug, uuid.uuid4().hex
-    radicale.add_user(user, password)
-    _mkcalendar(radicale, user, password, "work")
+    radicale_calendar(system, user, password)
     data = Seeded(
         gateway=gateway,
         slug=slug,
         email=email,
         key=key,
-        caldav_login={"server_url": radicale.url, "username": user, "password": password},
+        caldav_login={"server_url": system.radicale.url, "username": user, "password": password},
         day=(datetime.now(UTC) + timedelta(days=4)).date(),
     )
+    put_settings(system, key, timezone="UTC", hours=OFFICE_HOURS)
+    connection = connect_caldav(system, key, user, password)
     with httpx.Client(base_url=gateway, headers=data.auth, timeout=30) as client:
-        for path, body in {
-            "/api/v1/settings/timezone": {"timezone": "UTC"},
-            "/api/v1/settings/working-hours": {
-                "working_hours": {d: [{"start": "08:00", "end": "18:00"}]
-                                  for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-            },
-            "/api/v1/settings/booking-rules": {"min_notice_hours": 0, "max_advance_days": 60},
-            "/api/v1/settings/open-scheduling": {"enabled": True},
-        }.items():  # fmt: skip
-            _ok(client.put(path, json=body))
-        connection = _ok(client.post("/api/v1/calendars/caldav", json=data.caldav_login), 201)
         calendars = [c["id"] for c in connection["calendars"]]
         callers = [
             _ok(client.post("/api/v1/callers", json={"email": f"c{i}@example.org"}), 201)["id"]
@@ -242,9 +191,8 @@ def seed(system: Stack, radicale: Radicale) -> Seeded:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    with running_system(tmp_path_factory.mktemp("fuzz")) as (system, radicale):
-        yield seed(system, radicale)
+def seeded(system: System) -> Seeded:
+    return seed(system)
 
 
 def fuzz_config(seeded: Seeded) -> SchemathesisConfig:

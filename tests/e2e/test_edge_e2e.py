@@ -3,60 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import toon_format
 
-from cortex_dev.embedded import free_port
-from cortex_dev.stack import Stack, isolated_environ
+from cortex_dev.stack import Stack
+from tests.e2e.harness import System, SystemOptions, cli_tenant, put_setting
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    environ = isolated_environ(
-        CORTEX_GATEWAY_RATE_AVAILABILITY_PER_MINUTE="60",
-        CORTEX_GATEWAY_RATE_RESOLVE_PER_MINUTE="30",
-        CORTEX_GATEWAY_TRUSTED_PROXIES="127.0.0.1/32",
-        CORTEX_RPC_TIMEOUT="2",
-    )
-    system = Stack(
-        data_dir=tmp_path_factory.mktemp("edge") / "data",
-        gateway_port=free_port(),
+def system_options() -> SystemOptions:
+    return SystemOptions(
         replicas={"gateway": 2},
-        environ=environ,
+        environ={
+            "CORTEX_GATEWAY_RATE_AVAILABILITY_PER_MINUTE": "60",
+            "CORTEX_GATEWAY_RATE_RESOLVE_PER_MINUTE": "30",
+            "CORTEX_GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",
+            "CORTEX_RPC_TIMEOUT": "2",
+        },
     )
-    try:
-        system.up()
-        yield system
-    finally:
-        system.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(system: System) -> Stack:
+    """These tests reach the processes themselves: the system's stack."""
+    return system.stack
 
 
 def owner(stack: Stack) -> tuple[str, str]:
+    """A tenant with an open page: its slug and key."""
     slug = f"edge-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run(
-        [sys.executable, "-m", "cortex_dev.cli", "tenant", "create", "--email", f"{slug}@example.com", "--slug", slug],
-        env={**os.environ, "CORTEX_NATS_URL": stack.nats_url}, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    key = json.loads(out.stdout)["api_key"]
-    response = httpx.put(
-        f"{stack.gateway_urls[0]}/api/v1/settings/open-scheduling", json={"enabled": True},
-        headers={"Authorization": f"Bearer {key}"},
-    )  # fmt: skip
-    assert response.status_code == 200
-    return slug, key
+    tenant = cli_tenant(stack, f"{slug}@example.com", slug)
+    put_setting(stack.gateway_urls[0], tenant.key, "open-scheduling", {"enabled": True})
+    return slug, tenant.key
 
 
 def wait_for_fresh_minute(margin: float = 15.0) -> None:

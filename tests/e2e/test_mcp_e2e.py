@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -27,21 +27,22 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult
 
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     Owner,
     System,
+    SystemOptions,
     at,
+    client_ips,
     eventually,
     future_day,
     make_owner,
     new_owner,
-    running_system,
 )
 
 pytestmark = pytest.mark.e2e
 
 AVAILABILITY_PER_MINUTE = 6
-_ips = itertools.count(1)
+fresh_ip = client_ips("203.0.113.")
 _turn = itertools.count()
 
 PUBLIC_TOOLS = {"resolve_identity", "query_public_availability", "request_booking"}
@@ -75,25 +76,21 @@ OWNER_TOOLS = {
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("mcp"),
+def system_options() -> SystemOptions:
+    return SystemOptions(
         replicas={"gateway": 2},
-        CORTEX_GATEWAY_TRUSTED_PROXIES="127.0.0.1/32",  # each client its own IP
-        CORTEX_GATEWAY_RATE_AVAILABILITY_PER_MINUTE=str(AVAILABILITY_PER_MINUTE),
-        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="20",
-    ) as running:
-        yield running
+        environ={
+            "CORTEX_GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",  # each client its own IP
+            "CORTEX_GATEWAY_RATE_AVAILABILITY_PER_MINUTE": str(AVAILABILITY_PER_MINUTE),
+            "CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS": "20",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def owner(system: System) -> Owner:
     # not connected: the page is the owner's working hours and this system's own bookings
     return make_owner(system, connect=False, hours=("08:00", "18:00"))
-
-
-def fresh_ip() -> dict[str, str]:
-    return {"X-Forwarded-For": f"203.0.113.{next(_ips)}"}
 
 
 def next_gateway(system: System) -> str:

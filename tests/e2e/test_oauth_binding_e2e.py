@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from cortex_dev.fakes import GOOGLE_API_PREFIX, FakeGoogle, run_in_thread
-from tests.e2e.helpers import System, cli_tenant, running_system
+from tests.e2e.harness import System, SystemOptions, Tenant, cli_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -44,38 +44,33 @@ def google() -> Iterator[Google]:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, google: Google) -> Iterator[System]:
+def system_options(google: Google) -> SystemOptions:
     oauth = google.fake.oauth
-    with running_system(
-        tmp_path_factory.mktemp("oauth"),
-        CORTEX_CALENDARS_GOOGLE_CLIENT_ID=oauth.client_id,
-        CORTEX_CALENDARS_GOOGLE_CLIENT_SECRET=oauth.client_secret,
-        CORTEX_CALENDARS_GOOGLE_AUTH_URL=f"{google.url}/authorize",
-        CORTEX_CALENDARS_GOOGLE_TOKEN_URL=f"{google.url}/token",
-        CORTEX_CALENDARS_GOOGLE_API_URL=f"{google.url}{GOOGLE_API_PREFIX}",
-    ) as running:
-        yield running
+    return SystemOptions(
+        environ={
+            "CORTEX_CALENDARS_GOOGLE_CLIENT_ID": oauth.client_id,
+            "CORTEX_CALENDARS_GOOGLE_CLIENT_SECRET": oauth.client_secret,
+            "CORTEX_CALENDARS_GOOGLE_AUTH_URL": f"{google.url}/authorize",
+            "CORTEX_CALENDARS_GOOGLE_TOKEN_URL": f"{google.url}/token",
+            "CORTEX_CALENDARS_GOOGLE_API_URL": f"{google.url}{GOOGLE_API_PREFIX}",
+        }
+    )
 
 
-def tenant(system: System, name: str) -> dict[str, str]:
+def tenant(system: System, name: str) -> Tenant:
     slug = f"{name}-{uuid.uuid4().hex[:8]}"
-    _, key = cli_tenant(system, slug, name=name.title())
-    return {"Authorization": f"Bearer {key}", "email": f"{slug}@example.com"}
+    return cli_tenant(system, f"{slug}@example.com", slug, name=name.title())
 
 
-def auth(account: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": account["Authorization"]}
-
-
-def connect_link(system: System, account: dict[str, str]) -> str:
-    answer = httpx.get(f"{system.gateway}/api/v1/calendars/google/connect", headers=auth(account))
+def connect_link(system: System, account: Tenant) -> str:
+    answer = httpx.get(f"{system.gateway}/api/v1/calendars/google/connect", headers=account.auth)
     assert answer.status_code == 200, answer.text
     link: str = answer.json()["authorization_url"]
     return link
 
 
-def connections(system: System, account: dict[str, str]) -> list[dict[str, object]]:
-    listed = httpx.get(f"{system.gateway}/api/v1/calendars", headers=auth(account))
+def connections(system: System, account: Tenant) -> list[dict[str, object]]:
+    listed = httpx.get(f"{system.gateway}/api/v1/calendars", headers=account.auth)
     assert listed.status_code == 200, listed.text
     found: list[dict[str, object]] = listed.json()["connections"]
     return found
@@ -133,7 +128,7 @@ def test_the_link_itself_names_the_account_and_cannot_skip_its_page(system: Syst
         # Victor is sent straight to the Continue link: he gets the page, not Google
         skipped = victors.get(f"{link}&confirmed=true")
         assert skipped.status_code == 200 and "location" not in skipped.headers
-        assert mallory["email"] in skipped.text  # whose account the calendar would go to
+        assert mallory.email in skipped.text  # whose account the calendar would go to
         assert "cortex_oauth_bind_google" not in victors.cookies
         assert victors.cookies.get("cortex_oauth_confirm_google")
     # a ticket the gateway did not sign, or for another provider, is a 400
@@ -170,7 +165,7 @@ def test_the_owner_connects_in_her_own_browser(system: System, google: Google) -
     link = connect_link(system, olga)
     with browser() as olgas:
         page = olgas.get(link)
-        assert page.status_code == 200 and olga["email"] in page.text
+        assert page.status_code == 200 and olga.email in page.text
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         confirm = next(c for c in olgas.cookies.jar if c.name == "cortex_oauth_confirm_google")
         assert confirm.path == "/api/v1/calendars/google/authorize"

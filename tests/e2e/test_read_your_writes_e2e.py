@@ -12,23 +12,25 @@ without the gateway's hand-over (docs/gateway.md, "Read-your-writes").
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
-    EVERY_DAY,
+from tests.e2e.harness import (
     Owner,
     System,
+    SystemOptions,
     connect_caldav,
     floating_event,
+    get_availability,
+    holds,
     new_owner,
     put_event,
-    running_system,
+    put_setting,
     utc_event,
     vcalendar,
+    working_hours,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,39 +40,17 @@ CALENDAR_ROUNDS = 12
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("read-your-writes"), replicas={"gateway": 2, "booking": 2}
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(replicas={"gateway": 2, "booking": 2})
 
 
-def make_owner(system: System) -> Owner:
+def open_owner(system: System) -> Owner:
     """An owner with an open page and no notice, everything else as a new tenant has it
-    (its Radicale calendar is not connected)."""
+    (its Radicale calendar is not connected); the two settings through different gateways."""
     owner = new_owner(system, "ryw")
-    put(system.gateways[0], owner, "booking-rules", {"min_notice_hours": 0})
-    put(system.gateways[1], owner, "open-scheduling", {"enabled": True})
+    put_setting(system.gateways[0], owner.key, "booking-rules", {"min_notice_hours": 0})
+    put_setting(system.gateways[1], owner.key, "open-scheduling", {"enabled": True})
     return owner
-
-
-def put(gateway: str, owner: Owner, setting: str, body: dict[str, object]) -> None:
-    response = httpx.put(
-        f"{gateway}/api/v1/settings/{setting}", json=body, headers=owner.auth, timeout=10
-    )
-    assert response.status_code == 200, response.text
-
-
-def hours(start: str, end: str) -> dict[str, object]:
-    return {"working_hours": {d: [{"start": start, "end": end}] for d in EVERY_DAY}}
-
-
-def availability(gateway: str, slug: str, day: date, **params: str) -> httpx.Response:
-    return httpx.get(
-        f"{gateway}/public/{slug}/availability",
-        params={"date": day.isoformat(), **params},
-        timeout=10,
-    )
 
 
 def first_start(response: httpx.Response) -> datetime:
@@ -81,7 +61,7 @@ def first_start(response: httpx.Response) -> datetime:
 
 
 def test_every_read_after_a_settings_change_sees_it(system: System) -> None:
-    owner = make_owner(system)
+    owner = open_owner(system)
     slug = owner.slug
     day = (datetime.now(UTC) + timedelta(days=5)).date()
     zones = ("Europe/Paris", "America/New_York", "Asia/Tokyo")
@@ -91,33 +71,33 @@ def test_every_read_after_a_settings_change_sees_it(system: System) -> None:
         kind = i % 5
         if kind == 0:  # the owner's zone: availability answers in it by default
             zone = zones[i % 3]
-            put(write, owner, "timezone", {"timezone": zone})
-            got = availability(read, slug, day)
+            put_setting(write, owner.key, "timezone", {"timezone": zone})
+            got = get_availability(read, slug, day)
             if got.status_code != 200 or got.json()["timezone"] != zone:
                 stale.append(f"round {i}: zone {zone}, read {got.status_code} {got.text[:120]}")
         elif kind == 1:  # working hours: the day's first window opens when the new hours do
             start = ("07:00", "13:00")[i % 2]
-            put(write, owner, "working-hours", hours(start, "18:00"))
-            got = availability(read, slug, day)  # in the owner's zone
+            put_setting(write, owner.key, "working-hours", working_hours(start, "18:00"))
+            got = get_availability(read, slug, day)  # in the owner's zone
             if got.status_code != 200 or first_start(got).strftime("%H:%M") != start:
                 stale.append(f"round {i}: hours from {start}, read {got.text[:160]}")
         elif kind == 2:  # the default duration
             minutes = (30, 45)[i % 2]
-            put(write, owner, "booking-rules", {"default_duration_minutes": minutes})
-            got = availability(read, slug, day)
+            put_setting(write, owner.key, "booking-rules", {"default_duration_minutes": minutes})
+            got = get_availability(read, slug, day)
             if got.status_code != 200 or got.json()["duration"] != minutes:
                 stale.append(f"round {i}: duration {minutes}, read {got.text[:120]}")
         elif kind == 3:  # the page closes and reopens
-            put(write, owner, "open-scheduling", {"enabled": False})
-            closed = availability(read, slug, day)
-            put(read, owner, "open-scheduling", {"enabled": True})
-            opened = availability(write, slug, day)
+            put_setting(write, owner.key, "open-scheduling", {"enabled": False})
+            closed = get_availability(read, slug, day)
+            put_setting(read, owner.key, "open-scheduling", {"enabled": True})
+            opened = get_availability(write, slug, day)
             if (closed.status_code, opened.status_code) != (404, 200):
                 stale.append(f"round {i}: closed {closed.status_code}, open {opened.status_code}")
         else:  # the slug moves: the new one answers, the old one is gone
             new_slug = f"ryw-{uuid.uuid4().hex[:8]}"
-            put(write, owner, "slug", {"slug": new_slug})
-            new, old = availability(read, new_slug, day), availability(read, slug, day)
+            put_setting(write, owner.key, "slug", {"slug": new_slug})
+            new, old = get_availability(read, new_slug, day), get_availability(read, slug, day)
             if (new.status_code, old.status_code) != (200, 404):
                 stale.append(f"round {i}: new slug {new.status_code}, old {old.status_code}")
             slug = new_slug
@@ -125,14 +105,16 @@ def test_every_read_after_a_settings_change_sees_it(system: System) -> None:
 
 
 def test_a_booking_right_after_a_change_obeys_it(system: System) -> None:
-    owner = make_owner(system)
+    owner = open_owner(system)
     day = (datetime.now(UTC) + timedelta(days=6)).date()
-    put(system.gateways[0], owner, "timezone", {"timezone": "UTC"})
+    put_setting(system.gateways[0], owner.key, "timezone", {"timezone": "UTC"})
     wrong: list[str] = []
     for i in range(10):
         write, read = system.gateways[i % 2], system.gateways[(i + 1) % 2]
         start_hour = 8 + i  # each round moves the working day later; book its first hour
-        put(write, owner, "working-hours", hours(f"{start_hour:02d}:00", "23:00"))
+        put_setting(
+            write, owner.key, "working-hours", working_hours(f"{start_hour:02d}:00", "23:00")
+        )
         before = datetime(day.year, day.month, day.day, start_hour - 1, tzinfo=UTC)
         body = {
             "title": "Right after the change",
@@ -162,22 +144,18 @@ def _caldav_owner(
 
 
 def _ten_is_free(gateway: str, slug: str, day: date) -> bool:
-    got = availability(gateway, slug, day, timezone="UTC", duration="60")
+    got = get_availability(gateway, slug, day, timezone="UTC", duration="60")
     assert got.status_code == 200, got.text
     ten = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
-    return any(
-        datetime.fromisoformat(s["start"]) <= ten
-        and datetime.fromisoformat(s["end"]) >= ten + timedelta(hours=1)
-        for s in got.json()["slots"]
-    )
+    return holds(got.json()["slots"], ten, ten + timedelta(hours=1))
 
 
 def test_every_read_after_a_calendar_change_sees_it(system: System) -> None:
-    owner = make_owner(system)
+    owner = open_owner(system)
     day = (datetime.now(UTC) + timedelta(days=4)).date()
     gw = system.gateways
-    put(gw[0], owner, "timezone", {"timezone": "UTC"})
-    put(gw[1], owner, "working-hours", hours("08:00", "18:00"))
+    put_setting(gw[0], owner.key, "timezone", {"timezone": "UTC"})
+    put_setting(gw[1], owner.key, "working-hours", working_hours("08:00", "18:00"))
     user, password = _caldav_owner(system, owner, day)
     stale: list[str] = []
     for i in range(CALENDAR_ROUNDS):
@@ -214,10 +192,10 @@ def test_a_zone_change_places_floating_events_before_it_is_answered(system: Syst
     """A floating 09:00-10:00 event is 09:00-10:00 in whatever zone the owner is in: the
     read right after a zone change finds 09:00 busy in the new zone (calendars re-placed the
     event, booking dropped the free/busy answers cached under the old zone)."""
-    owner = make_owner(system)
+    owner = open_owner(system)
     day = (datetime.now(UTC) + timedelta(days=7)).date()
     gw = system.gateways
-    put(gw[0], owner, "working-hours", hours("06:00", "20:00"))
+    put_setting(gw[0], owner.key, "working-hours", working_hours("06:00", "20:00"))
     user, password = _caldav_owner(system, owner, day, floating=True)
     connect_caldav(system, owner.key, user, password, gateway=gw[1])
     zones = ("Europe/Paris", "Asia/Tokyo", "America/New_York", "Australia/Sydney")
@@ -225,9 +203,9 @@ def test_a_zone_change_places_floating_events_before_it_is_answered(system: Syst
     for i in range(16):
         write, read = gw[i % 2], gw[(i + 1) % 2]
         zone = zones[i % len(zones)]
-        availability(read, owner.slug, day)  # cache the answer under the old zone
-        put(write, owner, "timezone", {"timezone": zone})
-        got = availability(read, owner.slug, day, duration="60")
+        get_availability(read, owner.slug, day)  # cache the answer under the old zone
+        put_setting(write, owner.key, "timezone", {"timezone": zone})
+        got = get_availability(read, owner.slug, day, duration="60")
         assert got.status_code == 200, got.text
         assert got.json()["timezone"] == zone
         local = [

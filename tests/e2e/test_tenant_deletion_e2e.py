@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from contracts import calendars as cal
 from contracts import identity
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     WHOLE_DAY,
     System,
+    SystemOptions,
     clerk_user,
     connect_caldav,
     eventually,
@@ -23,7 +23,6 @@ from tests.e2e.helpers import (
     post_clerk,
     put_settings,
     radicale_calendar,
-    running_system,
 )
 
 pytestmark = pytest.mark.e2e
@@ -32,11 +31,8 @@ TENANT_TABLES = ("connections", "calendars", "events", "oauth_states", "booking_
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("tenant-deletion-e2e"), CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="1"
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(environ={"CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS": "1"})
 
 
 def syncs(system: System, tenant_id: str) -> int:

@@ -3,36 +3,20 @@ decodes (``toon_format``) to exactly the JSON answer of the same request."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import toon_format
 
-from tests.e2e.helpers import (
-    Owner,
-    System,
-    at,
-    book,
-    eventually,
-    future_day,
-    make_owner,
-    running_system,
-)
+from tests.e2e.harness import Owner, System, at, book, eventually, future_day, make_owner
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(Path(tmp_path_factory.mktemp("toon"))) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def owner(system: System) -> Owner:
+    """An owner in New York with one booking."""
     owner = make_owner(system, timezone="America/New_York")
     day = future_day(4)
     booked = book(system.gateway, owner, at(day, 15), at(day, 15, 30))

@@ -13,9 +13,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +21,20 @@ import httpx
 import pytest
 import stripe
 
-from contracts import identity
-from cortex_dev.fakes.server import run_in_thread
 from cortex_dev.fakes.stripe import FakeStripe, event
-from tests.e2e import helpers
-from tests.e2e.helpers import System, cortex_cli, running_system
+from tests.e2e import harness
+from tests.e2e.harness import (
+    STRIPE_WEBHOOK_SECRET,
+    System,
+    SystemOptions,
+    Tenant,
+    cortex_cli,
+    rpc_tenant,
+    stripe_environ,
+)
 
 pytestmark = pytest.mark.e2e
 
-WEBHOOK_SECRET = "whsec_billing_e2e_secret"
-PRICES = {"pro": "price_e2e_pro", "growth": "price_e2e_growth", "scale": "price_e2e_scale"}
 STARTER_CALLS_PER_DAY = 1_000
 PLAN_KEYS = {
     "tier", "user_type", "calendars_connected", "calendars_limit", "bookings_used",
@@ -45,65 +47,22 @@ INVALID_SIGNATURE = {
 
 
 @pytest.fixture(scope="module")
-def stripe_api() -> Iterator[tuple[FakeStripe, str]]:
-    """The local Stripe fake (with no upstream it also serves customers) and its URL."""
-    fake = FakeStripe()
-    for price in PRICES.values():
-        fake.add_price(price)
-    url, stop = run_in_thread(fake.app)
-    try:
-        yield fake, url
-    finally:
-        stop()
-
-
-@pytest.fixture(scope="module")
-def system(
-    tmp_path_factory: pytest.TempPathFactory, stripe_api: tuple[FakeStripe, str]
-) -> Iterator[System]:
+def system_options(stripe_api: tuple[FakeStripe, str]) -> SystemOptions:
+    """Two gateways; billing's Stripe API is the local Stripe fake."""
     _, stripe_url = stripe_api
-    with running_system(
-        tmp_path_factory.mktemp("billing-e2e"),
-        replicas={"gateway": 2},
-        CORTEX_BILLING_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        CORTEX_BILLING_STRIPE_API_KEY="sk_test_cortex_e2e",
-        CORTEX_BILLING_STRIPE_API_BASE=stripe_url,
-        CORTEX_BILLING_STRIPE_PRICE_PRO=PRICES["pro"],
-        CORTEX_BILLING_STRIPE_PRICE_GROWTH=PRICES["growth"],
-        CORTEX_BILLING_STRIPE_PRICE_SCALE=PRICES["scale"],
-    ) as running:
-        yield running
+    return SystemOptions(replicas={"gateway": 2}, environ=stripe_environ(stripe_url))
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Tenant:
-    tenant_id: str
-    key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
 def new_tenant(system: System, user_type: str = "individual") -> Tenant:
-    reply = system.bus.call(
-        identity.PROVISION_TENANT,
-        identity.ProvisionTenant(
-            email=f"bill-{uuid.uuid4().hex[:12]}@example.com",
-            display_name="Billie Payer",
-            user_type=identity.UserType(user_type),
-            first_key_name="Default",
-        ),
-    )
-    assert reply.created and reply.key is not None
-    return Tenant(reply.settings.tenant_id, reply.key)
+    email = f"bill-{uuid.uuid4().hex[:12]}@example.com"
+    return rpc_tenant(system, email, name="Billie Payer", user_type=user_type)
 
 
 # 10 s unless a check says otherwise
-eventually = functools.partial(helpers.eventually, timeout=10.0)
+eventually = functools.partial(harness.eventually, timeout=10.0)
 
 
 def dashboard(gw: httpx.Client, tenant: Tenant) -> dict[str, Any]:
@@ -120,7 +79,7 @@ def post_stripe(gw: httpx.Client, body: str, signature: str | None) -> httpx.Res
     return gw.post("/api/v1/webhooks/stripe", content=body.encode(), headers=headers)
 
 
-def signed(body: str, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+def signed(body: str, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None = None) -> str:
     return stripe.WebhookSignature.generate_signature_header(body, secret, at)
 
 

@@ -26,18 +26,21 @@ from contracts import booking as booking_msg
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind, Rpc
 from cortex_runtime.errors import ServiceError
-from tests.e2e.booking.support import CaldavProxy, booking_row, hand_over, reservation
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
+    CaldavProxy,
     Owner,
     System,
+    SystemOptions,
     at,
     book,
     booking_body,
+    booking_row,
     future_day,
+    hand_over,
     make_owner,
     radicale_uids,
-    running_system,
-    wait_for,
+    reservation,
+    settled,
 )
 
 pytestmark = pytest.mark.e2e
@@ -47,20 +50,21 @@ QUOTA_HOLD_SECONDS = 3  # billing's own reservation hold, far shorter than a pen
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("answers"),
-        CORTEX_BOOKING_HOLD_SECONDS="4",
-        CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS="1",
-        CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS="3",
-        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="20",  # booking answers first, never the 202
-        CORTEX_BILLING_QUOTA_HOLD_SECONDS=str(QUOTA_HOLD_SECONDS),
-        CORTEX_BILLING_QUOTA_SWEEP_SECONDS="1",
-        CORTEX_BILLING_PLAN_OVERRIDES=json.dumps(
-            {"starter": {"bookings_per_month_individual": QUOTA}}
-        ),
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(
+        environ={
+            "CORTEX_BOOKING_HOLD_SECONDS": "4",
+            "CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS": "1",
+            "CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS": "3",
+            # booking answers first, never the 202
+            "CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS": "20",
+            "CORTEX_BILLING_QUOTA_HOLD_SECONDS": str(QUOTA_HOLD_SECONDS),
+            "CORTEX_BILLING_QUOTA_SWEEP_SECONDS": "1",
+            "CORTEX_BILLING_PLAN_OVERRIDES": json.dumps(
+                {"starter": {"bookings_per_month_individual": QUOTA}}
+            ),
+        }
+    )
 
 
 @pytest.fixture
@@ -70,23 +74,6 @@ def proxy(system: System) -> Iterator[CaldavProxy]:
         yield server
     finally:
         server.stop()
-
-
-def status_of(system: System, owner: Owner, booking_id: str) -> httpx.Response:
-    return httpx.get(f"{system.gateways[0]}/public/{owner.slug}/bookings/{booking_id}", timeout=10)
-
-
-def settled(system: System, owner: Owner, booking_id: str, timeout: float) -> httpx.Response:
-    """The status URL's answer once the booking is confirmed, pending or failed."""
-
-    def check() -> httpx.Response | None:
-        answer = status_of(system, owner, booking_id)
-        done = answer.status_code == 200 and answer.json()["status"] not in ("held",)
-        return answer if done else None
-
-    answer = wait_for(check, timeout)
-    assert isinstance(answer, httpx.Response), status_of(system, owner, booking_id).text
-    return answer
 
 
 # --- item 3: past the pivot, the booking -------------------------------------------------------

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     System,
+    SystemOptions,
     at,
     book,
+    free_at,
     future_day,
     make_owner,
     put_event,
     radicale_uids,
-    running_system,
     utc_event,
     vcalendar,
 )
@@ -28,13 +28,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("booking-e2e"),
+def system_options() -> SystemOptions:
+    return SystemOptions(
         replicas={"gateway": 2, "booking": 2},
-        CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600",  # the synced copy goes stale on purpose
-    ) as running:
-        yield running
+        # the synced copy goes stale on purpose
+        environ={"CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS": "3600"},
+    )
 
 
 def test_availability_book_and_the_event_on_radicale(system: System) -> None:
@@ -121,10 +120,7 @@ def test_a_stale_synced_copy_is_caught_live_and_named(system: System) -> None:
         owner, "board-1", vcalendar(utc_event("board-1", day, "1400", "1430", "Board meeting"))
     )
     # the synced copy does not know it yet: availability still offers 14:00
-    offered = httpx.get(
-        f"{gw}/public/{owner.slug}/availability", params={"date": day.isoformat()}
-    ).json()
-    assert any(s["start"][11:16] <= "14:00" < s["end"][11:16] for s in offered["slots"])
+    assert free_at(system, owner, day, "14:00")
     refused = book(gw, owner, at(day, 14), at(day, 14, 30))
     assert refused.status_code == 409, refused.text
     assert (

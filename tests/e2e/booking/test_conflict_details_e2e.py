@@ -6,51 +6,43 @@ what booking accepts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
+    Owner,
     System,
+    SystemOptions,
     availability,
     book,
     connect_caldav,
     eventually,
     future_day,
+    holds,
     make_owner,
     put_event,
-    running_system,
     utc_event,
     vcalendar,
 )
+
+pytestmark = pytest.mark.e2e
 
 TOKYO = ZoneInfo("Asia/Tokyo")  # +09:00 all year: 14:00 there is 05:00 UTC
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("conflict-details-e2e"), replicas={"gateway": 2}
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(replicas={"gateway": 2})
 
 
-def slots_of(body: dict[str, Any]) -> list[tuple[datetime, datetime]]:
-    return [
-        (datetime.fromisoformat(s["start"]), datetime.fromisoformat(s["end"]))
-        for s in body["slots"]
-    ]
-
-
-def shown(system: System, owner: Any, start: datetime, end: datetime) -> bool:
+def shown(system: System, owner: Owner, start: datetime, end: datetime) -> bool:
     """Whether the availability answer for the slot's day and length holds the slot."""
     minutes = int((end - start) / timedelta(minutes=1))
     page = availability(system, owner, start.astimezone(TOKYO).date(), duration=minutes)
-    return any(a <= start and end <= b for a, b in slots_of(page))
+    return holds(page["slots"], start, end)
 
 
 def test_a_conflict_names_the_clash_and_offers_slots_booking_accepts(system: System) -> None:

@@ -7,23 +7,26 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from contracts import booking as booking_msg
-from tests.e2e.booking.support import booking_row, hand_over, reservations
-from tests.e2e.helpers import (
-    Owner,
+from tests.e2e.harness import (
     System,
+    SystemOptions,
     at,
     book,
+    booking_row,
+    booking_row_at,
+    free_at,
     future_day,
+    hand_over,
     make_owner,
     process_id,
     radicale_uids,
-    running_system,
+    reservations,
+    settled,
 )
 
 pytestmark = pytest.mark.e2e
@@ -32,24 +35,17 @@ MAX_CALENDAR_WRITE = 4000  # bytes Radicale accepts in one request
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("saga-faults"),
+def system_options() -> SystemOptions:
+    return SystemOptions(
         replicas={"booking": 2},
         radicale_max_content_length=MAX_CALENDAR_WRITE,
-        CORTEX_BOOKING_HOLD_SECONDS="4",
-        CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS="1",
-        CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS="20",
-        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="2",
-    ) as running:
-        yield running
-
-
-def offered(system: System, owner: Owner, day: object, hhmm: str) -> bool:
-    slots = httpx.get(
-        f"{system.gateways[0]}/public/{owner.slug}/availability", params={"date": str(day)}
-    ).json()["slots"]
-    return any(s["start"][11:16] <= hhmm < s["end"][11:16] for s in slots)
+        environ={
+            "CORTEX_BOOKING_HOLD_SECONDS": "4",
+            "CORTEX_BOOKING_RECOVERY_INTERVAL_SECONDS": "1",
+            "CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS": "20",
+            "CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS": "2",
+        },
+    )
 
 
 def test_a_failed_provider_write_releases_everything(system: System) -> None:
@@ -68,7 +64,7 @@ def test_a_failed_provider_write_releases_everything(system: System) -> None:
     row = system.rows("booking", "SELECT * FROM bookings WHERE slug = $1", owner.slug)[0]
     assert (row["status"], row["saga_step"]) == ("failed", "compensated")
     assert all(r["state"] != "reserved" for r in reservations(system, row["id"]))
-    assert offered(system, owner, day, "10:00")
+    assert free_at(system, owner, day, "10:00")
     again = book(system.gateways[0], owner, at(day, 10), at(day, 11))
     assert again.status_code == 201, again.text
     assert radicale_uids(owner) == [again.json()["booking_id"]]
@@ -87,14 +83,7 @@ def test_a_stalled_participant_gives_202_then_the_saga_finishes(system: System) 
         assert body["status_url"] == f"/public/{owner.slug}/bookings/{body['booking_id']}"
     finally:
         os.kill(billing, signal.SIGCONT)
-    deadline = time.monotonic() + 40
-    status = None
-    while time.monotonic() < deadline:
-        status = httpx.get(f"{system.gateways[0]}{body['status_url']}").json()["status"]
-        if status in ("confirmed", "failed"):
-            break
-        time.sleep(0.3)
-    assert status == "confirmed"
+    assert settled(system, owner, body["booking_id"], 40).json()["status"] == "confirmed"
     assert body["booking_id"] in radicale_uids(owner)
 
 
@@ -115,19 +104,13 @@ def test_killed_booking_replicas_mid_saga_are_recovered(system: System) -> None:
         os.kill(billing, signal.SIGCONT)
     for name in ("booking-1", "booking-2"):
         system.stack.child(name).start()
-    deadline = time.monotonic() + 60
-    row = None
-    while time.monotonic() < deadline:
-        row = booking_row(system, booking_id)
-        if row["saga_step"] in ("done", "compensated"):
-            break
-        time.sleep(0.5)
+    row = booking_row_at(system, booking_id, ("done", "compensated"), 60)
     assert row is not None and (row["status"], row["saga_step"]) == ("failed", "compensated"), dict(
         row or {}
     )
     assert all(r["state"] != "reserved" for r in reservations(system, booking_id))
     assert booking_id not in radicale_uids(owner)
-    assert offered(system, owner, day, "15:00")
+    assert free_at(system, owner, day, "15:00")
     # no hold outlives its expiry anywhere
     stale = [
         r["id"] for r in system.rows("booking", "SELECT * FROM bookings")
@@ -191,15 +174,7 @@ def test_a_request_lost_with_its_replica_still_gets_an_outcome(system: System) -
                 os.kill(pid, signal.SIGCONT)
     for name in names:
         system.stack.child(name).start()
-    status_url = f"{system.gateways[0]}{accepted.json()['status_url']}"
-    deadline = time.monotonic() + 60
-    answer = None
-    while time.monotonic() < deadline:
-        answer = httpx.get(status_url, timeout=10)
-        if answer.status_code == 200 and answer.json()["status"] in ("confirmed", "failed"):
-            break
-        time.sleep(0.5)
-    assert answer is not None and answer.status_code == 200, answer and answer.text
+    answer = settled(system, owner, accepted.json()["booking_id"], 60)
     assert answer.json()["status"] == "confirmed", answer.text
     assert accepted.json()["booking_id"] in radicale_uids(owner)
 
@@ -220,13 +195,7 @@ def test_an_unanswered_request_refused_later_ends_failed_with_its_reason(
     )  # fmt: skip
     hand_over(system, command)
     hand_over(system, command)  # the same request twice: one outcome
-    status_url = f"{system.gateways[0]}/public/{owner.slug}/bookings/{booking_id}"
-    deadline = time.monotonic() + 30
-    answer = httpx.get(status_url, timeout=10)
-    while answer.status_code == 404 and time.monotonic() < deadline:
-        time.sleep(0.3)
-        answer = httpx.get(status_url, timeout=10)
-    assert answer.status_code == 200, answer.text
+    answer = settled(system, owner, booking_id, 30)
     assert answer.json()["status"] == "failed"
     row = booking_row(system, booking_id)
     assert row is not None and "conflict" in row["reason"].lower(), dict(row or {})
@@ -263,12 +232,8 @@ def test_a_cancellation_with_the_calendar_down_ends_the_booking_and_cleans_up_la
         assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
     finally:
         system.radicale.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        row = booking_row(system, booking_id)
-        if row["saga_step"] == "compensated":
-            break
-        time.sleep(0.5)
+    row = booking_row_at(system, booking_id, ("compensated",), 60)
+    assert row is not None
     assert (row["status"], row["saga_step"]) == ("cancelled", "compensated"), dict(row)
     assert row["reason"] == "Double-booked elsewhere"
     assert booking_id not in radicale_uids(owner)

@@ -12,23 +12,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import pytest
 
 from contracts import calendars as cal
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     WHOLE_DAY,
     System,
+    SystemOptions,
     book,
+    free_at,
     future_day,
     make_owner,
     radicale_uids,
-    running_system,
 )
 
 pytestmark = pytest.mark.e2e
@@ -37,14 +36,14 @@ PARTICIPANT_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("late-write-e2e"),
-        CORTEX_CALENDARS_RPC_CONCURRENCY="1",
-        CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS=str(PARTICIPANT_TIMEOUT),
-        CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS="30",
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(
+        environ={
+            "CORTEX_CALENDARS_RPC_CONCURRENCY": "1",
+            "CORTEX_BOOKING_PARTICIPANT_TIMEOUT_SECONDS": str(PARTICIPANT_TIMEOUT),
+            "CORTEX_GATEWAY_BOOKING_TIMEOUT_SECONDS": "30",
+        }
+    )
 
 
 class AdvisoryLock:
@@ -133,7 +132,4 @@ def test_a_write_arriving_after_the_saga_gave_up_creates_no_event(system: System
     )
     assert tomb["tenant_id"] == owner.tenant_id
     # the slot is free again
-    slots = httpx.get(
-        f"{system.gateway}/public/{owner.slug}/availability", params={"date": day.isoformat()}
-    ).json()["slots"]
-    assert any(s["start"][11:16] <= "10:00" < s["end"][11:16] for s in slots), slots
+    assert free_at(system, owner, day, "10:00")

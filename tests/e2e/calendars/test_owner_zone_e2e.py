@@ -4,17 +4,17 @@ zone with the calendar already connected (the stored events are placed again).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
+from tests.e2e.harness import (
     WHOLE_DAY,
     Owner,
     System,
+    SystemOptions,
     all_day_event,
     availability,
     connect_caldav,
@@ -23,7 +23,6 @@ from tests.e2e.helpers import (
     future_day,
     make_owner,
     put_event,
-    running_system,
     vcalendar,
 )
 
@@ -31,12 +30,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system_options() -> SystemOptions:
     # no scheduled sync during the test: a zone change must place the stored events itself
-    with running_system(
-        tmp_path_factory.mktemp("owner-zone-e2e"), CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS="3600"
-    ) as running:
-        yield running
+    return SystemOptions(environ={"CORTEX_CALENDARS_SYNC_INTERVAL_SECONDS": "3600"})
 
 
 Window = tuple[datetime, datetime]

@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import json
 import re
 import secrets
 import string
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,20 +28,21 @@ import pytest
 
 from contracts import formats
 from contracts import identity as msg
-from tests.e2e import helpers
-from tests.e2e.helpers import (
+from tests.e2e import harness
+from tests.e2e.harness import (
+    KEY_PATTERN,
     System,
+    SystemOptions,
+    bearer,
     clerk_event,
     clerk_user,
-    cortex_cli,
+    cli_tenant,
     new_user_id,
-    running_system,
+    rpc_tenant,
     svix_headers,
 )
 
 pytestmark = pytest.mark.e2e
-
-KEY_PATTERN = re.compile(msg.API_KEY_PATTERN)
 
 MISSING_KEY = {
     "error": "Missing API key: send 'Authorization: Bearer sk_live_...'.",
@@ -72,13 +72,10 @@ INVALID_CURSOR = {"error": "The cursor is not valid.", "code": "invalid_cursor"}
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(
-        tmp_path_factory.mktemp("identity-e2e"),
-        replicas={"gateway": 2},
-        CORTEX_GATEWAY_KEY_USAGE_FLUSH_SECONDS="0.5",
-    ) as running:
-        yield running
+def system_options() -> SystemOptions:
+    return SystemOptions(
+        replicas={"gateway": 2}, environ={"CORTEX_GATEWAY_KEY_USAGE_FLUSH_SECONDS": "0.5"}
+    )
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -92,10 +89,6 @@ def unique_email(label: str) -> str:
     return f"{unique(label)}@example.com"
 
 
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def secret_of(key: str) -> str:
     return key.split("_", 3)[3]
 
@@ -105,7 +98,7 @@ def prefix_of(key: str) -> str:
 
 
 # identity's promises are "within seconds": 5 s unless a check says otherwise
-eventually = functools.partial(helpers.eventually, timeout=5.0, every=0.05)
+eventually = functools.partial(harness.eventually, timeout=5.0, every=0.05)
 
 
 def assert_error(response: httpx.Response, status: int, body: dict[str, str]) -> None:
@@ -123,39 +116,8 @@ def assert_invalid_request(response: httpx.Response, *fields: str) -> None:
         assert field in body["error"], body
 
 
-@dataclass
-class Tenant:
-    tenant_id: str
-    email: str
-    slug: str | None
-    key: str
-
-
-def cli_tenant(system: System, email: str, slug: str | None = None) -> Tenant:
-    """``cortex tenant create``, the operator command, against the running system."""
-    args = ["tenant", "create", "--email", email]
-    if slug:
-        args += ["--slug", slug]
-    done = cortex_cli(system, *args)
-    assert done.returncode == 0, done.stderr
-    printed = json.loads(done.stdout)
-    assert set(printed) == {"tenant_id", "email", "slug", "api_key"}
-    assert KEY_PATTERN.match(printed["api_key"])
-    return Tenant(printed["tenant_id"], printed["email"], printed["slug"], printed["api_key"])
-
-
-def rpc_tenant(system: System, email: str, slug: str | None = None, name: str = "") -> Tenant:
-    """The same provisioning as the CLI, through identity's request/reply API."""
-    reply = system.bus.call(
-        msg.PROVISION_TENANT,
-        msg.ProvisionTenant(email=email, slug=slug, display_name=name, first_key_name="Default"),
-    )
-    assert reply.created and reply.key is not None
-    return Tenant(reply.settings.tenant_id, reply.settings.email, reply.settings.slug, reply.key)
-
-
 def create_key(gw: httpx.Client, key: str, name: str) -> dict[str, Any]:
-    response = gw.post("/api/v1/keys", json={"name": name}, headers=auth(key))
+    response = gw.post("/api/v1/keys", json={"name": name}, headers=bearer(key))
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     assert set(created) == {"id", "name", "prefix", "created_at", "last_used_at", "key"}
@@ -164,12 +126,12 @@ def create_key(gw: httpx.Client, key: str, name: str) -> dict[str, Any]:
 
 
 def revoke_key(gw: httpx.Client, key: str, key_id: str) -> None:
-    response = gw.delete(f"/api/v1/keys/{key_id}", headers=auth(key))
+    response = gw.delete(f"/api/v1/keys/{key_id}", headers=bearer(key))
     assert (response.status_code, response.json()) == (200, {"id": key_id, "revoked": True})
 
 
 def activity(gw: httpx.Client, key: str, **params: Any) -> dict[str, Any]:
-    response = gw.get("/api/v1/activity", params={"limit": 200, **params}, headers=auth(key))
+    response = gw.get("/api/v1/activity", params={"limit": 200, **params}, headers=bearer(key))
     assert response.status_code == 200, response.text
     page: dict[str, Any] = response.json()
     return page
@@ -340,7 +302,7 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
         msg.CREATE_API_KEY, msg.CreateApiKey(tenant_id=tenant_id, name="agent")
     ).key
     for gw in system.clients:  # warms both gateways' key caches
-        assert gw.get("/api/v1/settings", headers=auth(key)).json()["tenant_id"] == tenant_id
+        assert gw.get("/api/v1/settings", headers=bearer(key)).json()["tenant_id"] == tenant_id
     assert system.gw0.get("/resolve", params={"identity": email}).status_code == 200
 
     body = clerk_event("user.updated", clerk_user(user_id, email, "Grace Brewster", "Hopper"))
@@ -355,7 +317,7 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
         email,
         slug,
     )
-    settings = system.gw0.get("/api/v1/settings", headers=auth(key)).json()
+    settings = system.gw0.get("/api/v1/settings", headers=bearer(key)).json()
     assert settings["display_name"] == "Grace Brewster Hopper"
 
     body = clerk_event("user.deleted", {"deleted": True, "id": user_id, "object": "user"})
@@ -374,12 +336,12 @@ def test_clerk_user_updated_renames_and_user_deleted_removes_the_tenant(system: 
     assert key_row["revoked_at"] is not None
     for gw in system.clients:  # the cached key stops working everywhere
         eventually(
-            lambda gw=gw: gw.get("/api/v1/settings", headers=auth(key)).status_code == 401,
+            lambda gw=gw: gw.get("/api/v1/settings", headers=bearer(key)).status_code == 401,
             f"{gw.base_url} refuses the deleted tenant's key",
         )
     # the slug is free again
     other = rpc_tenant(system, unique_email("slug-heir"))
-    taken = system.gw0.put("/api/v1/settings/slug", json={"slug": slug}, headers=auth(other.key))
+    taken = system.gw0.put("/api/v1/settings/slug", json={"slug": slug}, headers=bearer(other.key))
     assert taken.status_code == 200 and taken.json()["slug"] == slug
 
 
@@ -410,7 +372,7 @@ def test_no_key_secret_reaches_any_file_the_system_writes(system: System) -> Non
     created = create_key(system.gw1, tenant.key, "disk")
     for gw in system.clients:
         for key in (tenant.key, created["key"]):
-            assert gw.get("/api/v1/keys", headers=auth(key)).status_code == 200
+            assert gw.get("/api/v1/keys", headers=bearer(key)).status_code == 200
     revoke_key(system.gw0, tenant.key, created["id"])
     time.sleep(1.0)  # usage flushed, events relayed and logged
     needles = [n for key in (tenant.key, created["key"]) for n in (key, secret_of(key))]
@@ -433,7 +395,7 @@ def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: Syst
     tenant = cli_tenant(system, unique_email("revoke"), slug=unique("revoke"))
     doomed = create_key(system.gw0, tenant.key, "doomed")
     for gw in system.clients:  # both caches now hold the key
-        response = gw.get("/api/v1/settings", headers=auth(doomed["key"]))
+        response = gw.get("/api/v1/settings", headers=bearer(doomed["key"]))
         assert response.status_code == 200 and response.json()["tenant_id"] == tenant.tenant_id
 
     revoked_at = time.monotonic()
@@ -442,7 +404,7 @@ def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: Syst
     while len(refused) < 2 and time.monotonic() - revoked_at < 10:
         for i, gw in enumerate(system.clients):
             if i not in refused:
-                response = gw.get("/api/v1/settings", headers=auth(doomed["key"]))
+                response = gw.get("/api/v1/settings", headers=bearer(doomed["key"]))
                 if response.status_code == 401:
                     refused[i] = (time.monotonic() - revoked_at, response)
                 else:
@@ -455,11 +417,11 @@ def test_a_revoked_key_is_refused_by_every_gateway_within_5_seconds(system: Syst
         assert response.headers["www-authenticate"] == "Bearer"
     time.sleep(0.5)
     for gw in system.clients:  # and it stays refused
-        assert gw.get("/api/v1/keys", headers=auth(doomed["key"])).status_code == 401
-        assert gw.get("/api/v1/settings", headers=auth(tenant.key)).status_code == 200
-    listed = system.gw1.get("/api/v1/keys", headers=auth(tenant.key)).json()["keys"]
+        assert gw.get("/api/v1/keys", headers=bearer(doomed["key"])).status_code == 401
+        assert gw.get("/api/v1/settings", headers=bearer(tenant.key)).status_code == 200
+    listed = system.gw1.get("/api/v1/keys", headers=bearer(tenant.key)).json()["keys"]
     assert doomed["id"] not in [k["id"] for k in listed]
-    again = system.gw1.delete(f"/api/v1/keys/{doomed['id']}", headers=auth(tenant.key))
+    again = system.gw1.delete(f"/api/v1/keys/{doomed['id']}", headers=bearer(tenant.key))
     assert_error(again, 404, KEY_NOT_FOUND)
 
 
@@ -592,13 +554,13 @@ def test_every_authenticated_route_refuses_missing_malformed_unknown_and_revoked
             {"Authorization": "Bearer " + well_formed.replace("live", "test")},
             MALFORMED_KEY,
         ),
-        ("unknown", auth(well_formed), UNKNOWN_KEY),
+        ("unknown", bearer(well_formed), UNKNOWN_KEY),
         (
             "valid prefix, wrong secret",
-            auth(tenant.key[:-2] + ("AA" if tenant.key[-2:] != "AA" else "BB")),
+            bearer(tenant.key[:-2] + ("AA" if tenant.key[-2:] != "AA" else "BB")),
             UNKNOWN_KEY,
         ),
-        ("revoked", auth(revoked["key"]), UNKNOWN_KEY),
+        ("revoked", bearer(revoked["key"]), UNKNOWN_KEY),
     ]
     # well-formed values (a provider path matches only a provider's name)
     dummy = {
@@ -621,7 +583,7 @@ def test_every_authenticated_route_refuses_missing_malformed_unknown_and_revoked
     reads = [op for op in operations if op.method == "GET" and not op.params]
     assert len(reads) >= 3
     for op in reads:
-        response = op.send(system.gw1, {}, auth(tenant.key))
+        response = op.send(system.gw1, {}, bearer(tenant.key))
         assert response.status_code == 200, f"{op.method} {op.path}: {response.text}"
 
 
@@ -651,7 +613,7 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
     b = rpc_tenant(system, unique_email("tenant-b"))
     a_key = create_key(system.gw0, a.key, "a-second")
     a_key_ids = {
-        k["id"] for k in system.gw0.get("/api/v1/keys", headers=auth(a.key)).json()["keys"]
+        k["id"] for k in system.gw0.get("/api/v1/keys", headers=bearer(a.key)).json()["keys"]
     }
     assert a_key["id"] in a_key_ids and len(a_key_ids) == 2
 
@@ -672,30 +634,30 @@ def test_a_tenant_cannot_reach_another_tenants_objects(system: System) -> None:
         # made-up ids have the shape of real ones (the gateway refuses others with a 400)
         values = {p: a_objects.get(p, made_up_id(p)) for p in op.params}
         for gw in system.clients:
-            response = op.send(gw, values, auth(b.key))
+            response = op.send(gw, values, bearer(b.key))
             assert response.status_code == 404, f"{op.method} {op.path}: {response.text}"
             assert response.json()["code"].endswith("_not_found"), response.text
             # indistinguishable from an id that does not exist at all
-            missing = op.send(gw, {p: another_id(v) for p, v in values.items()}, auth(b.key))
+            missing = op.send(gw, {p: another_id(v) for p, v in values.items()}, bearer(b.key))
             assert (missing.status_code, missing.content) == (404, response.content)
     if unchecked:
         warnings.warn(
             f"cross-tenant access checked with made-up ids only: {unchecked}", stacklevel=1
         )
     assert_error(
-        system.gw0.delete(f"/api/v1/keys/{a_key['id']}", headers=auth(b.key)), 404, KEY_NOT_FOUND
+        system.gw0.delete(f"/api/v1/keys/{a_key['id']}", headers=bearer(b.key)), 404, KEY_NOT_FOUND
     )
 
     # A's keys are intact and still work
     for gw in system.clients:
         for key in (a.key, a_key["key"]):
-            response = gw.get("/api/v1/settings", headers=auth(key))
+            response = gw.get("/api/v1/settings", headers=bearer(key))
             assert response.status_code == 200 and response.json()["tenant_id"] == a.tenant_id
-    listed = system.gw1.get("/api/v1/keys", headers=auth(a.key)).json()["keys"]
+    listed = system.gw1.get("/api/v1/keys", headers=bearer(a.key)).json()["keys"]
     assert {k["id"] for k in listed} == a_key_ids
 
     # B's lists never show A's keys or activity
-    b_keys = system.gw0.get("/api/v1/keys", headers=auth(b.key)).json()["keys"]
+    b_keys = system.gw0.get("/api/v1/keys", headers=bearer(b.key)).json()["keys"]
     assert len(b_keys) == 1 and b_keys[0]["prefix"] == prefix_of(b.key)
     assert not {k["id"] for k in b_keys} & a_key_ids
     a_ids = {a.tenant_id, *a_key_ids}
@@ -728,7 +690,7 @@ def test_resolution_answers_only_for_open_scheduling_with_a_slug(system: System)
     )
     no_slug = rpc_tenant(system, unique_email("noslug"), None, "No Slug")
     opened = system.gw0.put(
-        "/api/v1/settings/open-scheduling", json={"enabled": True}, headers=auth(no_slug.key)
+        "/api/v1/settings/open-scheduling", json={"enabled": True}, headers=bearer(no_slug.key)
     )
     assert opened.status_code == 200
     assert (opened.json()["open_scheduling"], opened.json()["slug"]) == (True, None)
@@ -743,7 +705,7 @@ def test_resolution_answers_only_for_open_scheduling_with_a_slug(system: System)
     assert len({(r.status_code, r.content) for r in refused}) == 1, [r.content for r in refused]
 
     turned_on = system.gw1.put(
-        "/api/v1/settings/open-scheduling", json={"enabled": True}, headers=auth(closed.key)
+        "/api/v1/settings/open-scheduling", json={"enabled": True}, headers=bearer(closed.key)
     )
     assert turned_on.status_code == 200 and turned_on.json()["open_scheduling"] is True
     for i, gw in enumerate(system.clients):
@@ -760,7 +722,7 @@ def test_resolution_answers_only_for_open_scheduling_with_a_slug(system: System)
             }
 
     turned_off = system.gw0.put(
-        "/api/v1/settings/open-scheduling", json={"enabled": False}, headers=auth(closed.key)
+        "/api/v1/settings/open-scheduling", json={"enabled": False}, headers=bearer(closed.key)
     )
     assert turned_off.status_code == 200
     again = resolve(system.gw1, closed.email)
@@ -776,13 +738,13 @@ def test_last_used_at_is_recorded_within_seconds(system: System) -> None:
     assert probe["last_used_at"] is None
 
     def probe_listed() -> dict[str, Any]:
-        keys = system.gw0.get("/api/v1/keys", headers=auth(tenant.key)).json()["keys"]
+        keys = system.gw0.get("/api/v1/keys", headers=bearer(tenant.key)).json()["keys"]
         return next(k for k in keys if k["id"] == probe["id"])
 
     time.sleep(0.7)  # more than one flush period: an unused key stays unused
     assert probe_listed()["last_used_at"] is None
     before = datetime.now(UTC)
-    assert system.gw1.get("/api/v1/settings", headers=auth(probe["key"])).status_code == 200
+    assert system.gw1.get("/api/v1/settings", headers=bearer(probe["key"])).status_code == 200
     listed = eventually(
         lambda: (k := probe_listed())["last_used_at"] and k, "last_used_at of the used key"
     )
@@ -819,7 +781,7 @@ def test_slug_validation_and_conflicts(system: System) -> None:
 
     def put(slug: str) -> httpx.Response:
         return system.gw0.put(
-            "/api/v1/settings/slug", json={"slug": slug}, headers=auth(tenant.key)
+            "/api/v1/settings/slug", json={"slug": slug}, headers=bearer(tenant.key)
         )
 
     mine = unique("mine")
@@ -846,19 +808,21 @@ def test_slug_validation_and_conflicts(system: System) -> None:
         system.gw1.put(
             "/api/v1/settings/slug",
             content=b'{"slug": ',
-            headers={**auth(tenant.key), "content-type": "application/json"},
+            headers={**bearer(tenant.key), "content-type": "application/json"},
         ),
         400,
         INVALID_JSON,
     )
     assert_invalid_request(
-        system.gw1.put("/api/v1/settings/slug", json={}, headers=auth(tenant.key)), "slug"
+        system.gw1.put("/api/v1/settings/slug", json={}, headers=bearer(tenant.key)), "slug"
     )
     longest = ("s" + uuid.uuid4().hex * 2)[:63]
     assert put(longest).json()["slug"] == longest
     log.changed("slug")
-    assert system.gw1.get("/api/v1/settings", headers=auth(tenant.key)).json()["slug"] == longest
-    assert system.gw1.get("/api/v1/settings", headers=auth(rival.key)).json()["slug"] == rival.slug
+    assert system.gw1.get("/api/v1/settings", headers=bearer(tenant.key)).json()["slug"] == longest
+    assert (
+        system.gw1.get("/api/v1/settings", headers=bearer(rival.key)).json()["slug"] == rival.slug
+    )
     again = put(longest)  # its own slug is not "taken"
     assert again.status_code == 200 and again.json()["slug"] == longest
 
@@ -869,10 +833,10 @@ def test_booking_rules_are_range_checked_and_partially_updatable(system: System)
 
     def put(rules: Any) -> httpx.Response:
         return system.gw1.put(
-            "/api/v1/settings/booking-rules", json=rules, headers=auth(tenant.key)
+            "/api/v1/settings/booking-rules", json=rules, headers=bearer(tenant.key)
         )
 
-    defaults = system.gw0.get("/api/v1/settings", headers=auth(tenant.key)).json()
+    defaults = system.gw0.get("/api/v1/settings", headers=bearer(tenant.key)).json()
     for field, value in (
         ("max_advance_days", 0),
         ("max_advance_days", 366),
@@ -885,7 +849,7 @@ def test_booking_rules_are_range_checked_and_partially_updatable(system: System)
         assert_invalid_request(put({field: value}), field)
     assert_invalid_request(put({"max_advance": 10}), "max_advance")  # unknown field
     assert_invalid_request(put([]))
-    after_refusals = system.gw0.get("/api/v1/settings", headers=auth(tenant.key)).json()
+    after_refusals = system.gw0.get("/api/v1/settings", headers=bearer(tenant.key)).json()
     assert after_refusals == defaults
 
     full = {
@@ -906,7 +870,7 @@ def test_booking_rules_are_range_checked_and_partially_updatable(system: System)
     boundaries = put({"max_advance_days": 365, "min_notice_hours": 0})
     assert boundaries.status_code == 200
     kept |= {"max_advance_days": 365, "min_notice_hours": 0}
-    settings = system.gw0.get("/api/v1/settings", headers=auth(tenant.key)).json()
+    settings = system.gw0.get("/api/v1/settings", headers=bearer(tenant.key)).json()
     assert {k: settings[k] for k in full} == kept
     log.changed("booking_rules")
 
@@ -917,7 +881,7 @@ def test_user_type_timezone_and_working_hours_are_validated(system: System) -> N
     gw = system.gw0
 
     def put(what: str, body: Any) -> httpx.Response:
-        return gw.put(f"/api/v1/settings/{what}", json=body, headers=auth(tenant.key))
+        return gw.put(f"/api/v1/settings/{what}", json=body, headers=bearer(tenant.key))
 
     assert_error(
         put("user-type", {"user_type": "admin"}),
@@ -970,12 +934,12 @@ def test_user_type_timezone_and_working_hours_are_validated(system: System) -> N
         gw.put(
             "/api/v1/settings/timezone",
             content=b'{"timezone": "UTC"',
-            headers={**auth(tenant.key), "content-type": "application/json"},
+            headers={**bearer(tenant.key), "content-type": "application/json"},
         ),
         400,
         INVALID_JSON,
     )
-    settings = gw.get("/api/v1/settings", headers=auth(tenant.key)).json()
+    settings = gw.get("/api/v1/settings", headers=bearer(tenant.key)).json()
     assert (settings["user_type"], settings["timezone"], settings["working_hours"]) == (
         "developer",
         "America/New_York",
@@ -991,7 +955,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
     for i, zone in enumerate(("Europe/Berlin", "Asia/Tokyo", "America/Chicago")):
         gw = system.clients[i % 2]
         response = gw.put(
-            "/api/v1/settings/timezone", json={"timezone": zone}, headers=auth(tenant.key)
+            "/api/v1/settings/timezone", json={"timezone": zone}, headers=bearer(tenant.key)
         )
         assert response.status_code == 200
         log.changed("timezone")
@@ -1003,7 +967,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
     response = system.gw0.put(
         "/api/v1/settings/display-name",
         json={"display_name": "Feed Tester"},
-        headers=auth(tenant.key),
+        headers=bearer(tenant.key),
     )
     assert response.status_code == 200
     log.changed("display_name")
@@ -1046,7 +1010,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
 
     for limit in (0, 201):
         response = system.gw1.get(
-            "/api/v1/activity", params={"limit": limit}, headers=auth(tenant.key)
+            "/api/v1/activity", params={"limit": limit}, headers=bearer(tenant.key)
         )
         assert_invalid_request(response, "limit")
 
@@ -1064,7 +1028,7 @@ def test_activity_is_newest_first_and_pages_without_repeats(system: System) -> N
 def test_activity_refuses_an_invalid_cursor(system: System, cursor: str) -> None:
     tenant = rpc_tenant(system, unique_email("cursor"))
     response = system.gw0.get(
-        "/api/v1/activity", params={"cursor": cursor}, headers=auth(tenant.key)
+        "/api/v1/activity", params={"cursor": cursor}, headers=bearer(tenant.key)
     )
     assert_error(response, 400, INVALID_CURSOR)
 

@@ -19,7 +19,7 @@ import asyncpg
 import nats
 
 from contracts import subjects
-from tests.e2e.helpers import Owner, System, radicale_uids
+from tests.e2e.harness import Owner, System, radicale_uids
 
 ACTIVE = ("held", "pending", "confirmed")
 # saga_step of a finished saga, and the status each may carry
@@ -31,12 +31,8 @@ FINAL_STEPS = {
 GRACE_SECONDS = 15.0  # a sweep runs every few seconds: this much past expiry is a violation
 
 
-def _dsn(system: System, service: str) -> str:
-    return system.stack.database_urls[service].replace("+asyncpg", "")
-
-
 async def _fetch(system: System, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(_dsn(system, service), timeout=10)
+    conn = await asyncpg.connect(system.database_url(service), timeout=10)
     try:
         return list(await conn.fetch(query, *args))
     finally:

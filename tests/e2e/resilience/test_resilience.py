@@ -25,9 +25,9 @@ import pytest
 
 from cortex_dev.embedded import Radicale, free_port
 from cortex_dev.stack import Stack, isolated_environ
-from tests.e2e.helpers import Owner, System, at, future_day
+from tests.e2e.harness import Owner, System, at, future_day
 from tests.e2e.resilience import invariants
-from tests.e2e.resilience.harness import (
+from tests.e2e.resilience.load import (
     Load,
     Outcome,
     Report,

@@ -1,4 +1,5 @@
-"""What the resilience scenarios share: sizes, owners, a steady booking load and the report.
+"""What the resilience scenarios share, on top of tests/e2e/harness.py: sizes, owners, a
+steady booking load and the report.
 
 ``CORTEX_RESILIENCE_SIZE`` chooses the size: ``small`` (the default, part of ``make test``)
 or ``full`` (the issue's sizes, behind ``make test-resilience``).
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import Owner, System, at, future_day, make_owner
+from tests.e2e.harness import Owner, System, at, future_day, make_owner
 
 
 @dataclass(frozen=True)
