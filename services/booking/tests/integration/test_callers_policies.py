@@ -1,7 +1,8 @@
 """Callers and policies served as a process over real NATS and PostgreSQL.
 
-The service under test is this very file run as a script: a ``booking`` runtime with only
-``callers_policies.register`` wired in, on a database built by booking's real migrations.
+The service under test is this very file run as a script: a ``booking`` runtime serving only
+the callers and policies routes of booking's handler table, on a database built by booking's
+real migrations.
 So the test does not depend on what booking's bootstrap registers.
 """
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from booking.domain.policies import BookingFacts, Decision
-from booking.service_layer import callers_policies
+from booking.service_layer import policies
 from contracts import policies as msg
 from contracts.policies import PolicyAction, TrustLevel
 from contracts.rpc import ErrorKind
@@ -448,7 +449,7 @@ async def test_decide_for_booking_reads_callers_and_policies(
                 end=start + timedelta(minutes=30),
             )
             async with UnitOfWork(db) as uow:
-                return await callers_policies.decide_for_booking(uow, tenant, facts)
+                return await policies.decide_for_booking(uow, tenant, facts)
 
         boss = await decide("boss@PARTNER.io")
         assert (boss.action, boss.policy_id) == (PolicyAction.ALLOW, trusted.id)
@@ -594,6 +595,9 @@ async def test_one_caller_by_id_through_the_gateway_route(rpc: RpcClient) -> Non
 
 
 def _serve() -> None:
+    from booking.entrypoints.bootstrap import build_deps
+    from booking.entrypoints.handlers import handlers
+    from booking.service_layer import callers
     from booking.settings import BookingSettings
     from contracts import subjects
     from cortex_runtime.logs import configure_logging
@@ -602,7 +606,9 @@ def _serve() -> None:
     settings = BookingSettings()
     configure_logging(subjects.BOOKING, settings.log_level, settings.log_format)
     runtime = ServiceRuntime(subjects.BOOKING, settings)
-    callers_policies.register(runtime, runtime.uow)
+    served = (callers.__name__, policies.__name__)
+    routes = [route for route in handlers(settings) if route.handler.__module__ in served]
+    runtime.register(routes, build_deps(runtime, settings))
     asyncio.run(runtime.app().run())
 
 

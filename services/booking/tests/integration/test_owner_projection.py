@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from booking.adapters.tables import owners
-from booking.service_layer import handlers
+from booking.service_layer import availability, projection
 from contracts import identity as ident
 from cortex_runtime.database import Database, UnitOfWork
 from cortex_runtime.errors import ServiceError
@@ -56,10 +56,10 @@ async def db(service_database: Callable[[str], str]) -> AsyncIterator[Database]:
 async def apply(db: Database, event: ident.TenantSettings | ident.TenantDeleted) -> bool:
     async with UnitOfWork(db) as uow:
         if isinstance(event, ident.TenantDeleted):
-            await handlers.forget_owner(uow, event)
+            await projection.forget_owner(uow, event)
             applied = True
         else:
-            applied = await handlers.project_settings(uow, event)
+            applied = await projection.project_settings(uow, event)
         await uow.commit()
     return applied
 
@@ -73,7 +73,7 @@ async def page_owner(db: Database, slug: str) -> str | None:
     """Whose public page ``slug`` is, as availability and booking find it."""
     async with UnitOfWork(db) as uow:
         try:
-            return str((await handlers._owner_by_slug(uow, slug)).tenant_id)
+            return str((await availability.owner_by_slug(uow, slug)).tenant_id)
         except ServiceError:
             return None
 

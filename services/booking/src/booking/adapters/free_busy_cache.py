@@ -22,11 +22,20 @@ still current.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
 
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
 from contracts import calendars as cal
+from contracts import subjects
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, int, datetime, datetime]  # tenant, calendars version, range
 
@@ -85,3 +94,28 @@ class FreeBusyCache:
         self._generations[tenant_id] = self._generations.get(tenant_id, 0) + 1
         for key in [k for k in self._entries if k[0] == tenant_id]:
             del self._entries[key]
+
+
+async def forget_on_calendar_changes(connection: Client, cache: FreeBusyCache) -> None:
+    """Drop a tenant's cached answers whenever the calendars service announces anything
+    about it, until cancelled. Every replica hears every calendars event (core NATS, no
+    queue group); whatever was cached before it listened is dropped once it does."""
+
+    async def on_event(message: Msg) -> None:
+        try:
+            tenant_id = json.loads(message.data).get("tenant_id")
+        except (ValueError, AttributeError):
+            tenant_id = None
+        cache.forget(tenant_id if isinstance(tenant_id, str) else None)
+
+    subscription = await connection.subscribe(
+        subjects.events_wildcard(subjects.CALENDARS), cb=on_event
+    )
+    cache.forget()  # whatever was cached before listening
+    try:
+        await asyncio.Event().wait()
+    finally:
+        try:
+            await subscription.unsubscribe()
+        except Exception as exc:  # closing: nothing left to clean up
+            log.debug("free/busy listener: %r", exc)

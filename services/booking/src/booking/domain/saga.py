@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -45,3 +46,52 @@ def recovery_for(step: Step, event_written: bool, *, confirming: bool = False) -
     if confirming and step is Step.WRITING:
         return Recovery.RETURN
     return Recovery.BACKWARD
+
+
+# --- the undo plan -------------------------------------------------------------------------
+
+
+class Compensation(StrEnum):
+    """One compensation, each the undo of one forward step (in ``booking_saga``)."""
+
+    DELETE_EVENT = "delete_event"  # of writing the provider event (by its UID: idempotent)
+    RELEASE_QUOTA = "release_quota"  # of reserving a unit of the month's quota (idempotent)
+    FAIL = "fail"  # of the hold: the booking failed, its slot is free, booking_failed says so
+    CLOSE = "close"  # of an ended booking's hold: its end was announced when it was decided
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What a saga holds, as its row records it. ``certain`` is False after a crash, when
+    a participant may have done what the row does not record yet."""
+
+    event_written: bool
+    quota_reserved: bool
+    certain: bool = True
+
+
+def undo_plan(step: Step, held: Held) -> tuple[Compensation, ...]:
+    """The compensations a saga at ``step`` holding ``held`` owes, in the order they run:
+    the reverse of the forward steps (the event, then the quota, then the hold).
+
+    Before the pivot (undone): an event is deleted when one was written or may have been
+    (``writing``: the write may have happened), the quota released when it was reserved or
+    may have been (``preparing``); both always when the row is not ``certain``. An ended
+    booking (``ending``) releases exactly what its row says it holds. A finished saga owes
+    nothing.
+    """
+    if step in (Step.DONE, Step.COMPENSATED):
+        return ()
+    if step is Step.ENDING:
+        owed = [
+            *([Compensation.DELETE_EVENT] if held.event_written else []),
+            *([Compensation.RELEASE_QUOTA] if held.quota_reserved else []),
+        ]
+        return (*owed, Compensation.CLOSE)
+    event = not held.certain or held.event_written or step is Step.WRITING
+    quota = not held.certain or held.quota_reserved or step is Step.PREPARING
+    return (
+        *([Compensation.DELETE_EVENT] if event else []),
+        *([Compensation.RELEASE_QUOTA] if quota else []),
+        Compensation.FAIL,
+    )
