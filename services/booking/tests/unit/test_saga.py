@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from booking.domain.saga import Recovery, Step, recovery_for
+from booking.domain.saga import Compensation, Held, Recovery, Step, recovery_for, undo_plan
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,61 @@ def test_every_step_has_a_recovery() -> None:
         for written in (False, True):
             for confirming in (False, True):
                 assert recovery_for(step, written, confirming=confirming) in Recovery
+
+
+# --- the undo plan ----------------------------------------------------------------------------
+
+DELETE, RELEASE, FAIL, CLOSE = (
+    Compensation.DELETE_EVENT,
+    Compensation.RELEASE_QUOTA,
+    Compensation.FAIL,
+    Compensation.CLOSE,
+)
+
+
+@pytest.mark.parametrize(
+    ("step", "held", "plan"),
+    [
+        # before anything was asked of a participant: only the hold
+        (Step.HOLDING, Held(False, False), (FAIL,)),
+        # preparing: the reservation may have been made before its answer came back
+        (Step.PREPARING, Held(False, False), (RELEASE, FAIL)),
+        (Step.PREPARING, Held(False, True), (RELEASE, FAIL)),
+        # writing: the event may have been written (deleted by its UID, harmless if none)
+        (Step.WRITING, Held(False, True), (DELETE, RELEASE, FAIL)),
+        # an undo already under way: what its row records
+        (Step.COMPENSATING, Held(False, False), (FAIL,)),
+        (Step.COMPENSATING, Held(True, True), (DELETE, RELEASE, FAIL)),
+        # after a crash nothing is certain: both participants are undone
+        (Step.HOLDING, Held(False, False, certain=False), (DELETE, RELEASE, FAIL)),
+        (Step.COMPENSATING, Held(False, False, certain=False), (DELETE, RELEASE, FAIL)),
+        # an ended booking releases exactly what it holds, then closes (no new announcement)
+        (Step.ENDING, Held(True, True), (DELETE, RELEASE, CLOSE)),
+        (Step.ENDING, Held(True, False), (DELETE, CLOSE)),
+        (Step.ENDING, Held(False, True), (RELEASE, CLOSE)),
+        (Step.ENDING, Held(False, False, certain=False), (CLOSE,)),
+        # a finished saga owes nothing
+        (Step.DONE, Held(True, True), ()),
+        (Step.COMPENSATED, Held(False, False, certain=False), ()),
+    ],
+)
+def test_undo_plan(step: Step, held: Held, plan: tuple[Compensation, ...]) -> None:
+    assert undo_plan(step, held) == plan
+
+
+def test_every_plan_undoes_in_reverse_and_releases_the_hold_last() -> None:
+    order = [DELETE, RELEASE]
+    for step in Step:
+        for written in (False, True):
+            for reserved in (False, True):
+                for certain in (False, True):
+                    plan = undo_plan(step, Held(written, reserved, certain))
+                    if step in (Step.DONE, Step.COMPENSATED):
+                        assert plan == ()
+                        continue
+                    *participants, last = plan
+                    assert last is (CLOSE if step is Step.ENDING else FAIL)
+                    assert participants == [c for c in order if c in participants]
+                    # whatever the row says it holds is always released
+                    assert (DELETE in participants) >= written
+                    assert (RELEASE in participants) >= reserved
