@@ -245,7 +245,7 @@ def test_what_the_schema_allows_the_services_accept(data: st.DataObject) -> None
     if page.lower() not in rules.RESERVED_SLUGS:
         assert rules.check_slug(page.lower())
     email = data.draw(st.emails().filter(lambda e: len(e) <= formats.EMAIL_MAX))
-    assert rules.check_email(email) and policies.check_email(email)
+    assert formats.parse_email(email) == email.strip()
     kind = data.draw(st.sampled_from(ConditionType))
     value = data.draw(_matches(formats.CONDITION_VALUE_PATTERNS[kind]).filter(_not_degenerate))
     action = data.draw(st.sampled_from(PolicyAction))
