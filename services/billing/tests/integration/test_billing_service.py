@@ -148,7 +148,10 @@ async def test_reservations_are_idempotent_by_booking_id(
     assert theirs.value.code == "booking_id_taken"
     with pytest.raises(ServiceError) as no_tenant:
         await rpc.call(msg.RESERVE_BOOKING_QUOTA, msg.ReserveBookingQuota(booking_id="bk_x"))
-    assert (no_tenant.value.kind, no_tenant.value.code) == (ErrorKind.INVALID, "tenant_required")
+    assert (no_tenant.value.kind, no_tenant.value.code) == (
+        ErrorKind.UNAUTHORIZED,
+        "tenant_required",
+    )
 
 
 async def test_reservations_neither_committed_nor_released_expire(

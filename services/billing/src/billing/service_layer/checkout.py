@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from billing.adapters import tenants
-from billing.service_layer.accounts import refuse_deleted, tenant_id_of
+from billing.service_layer.accounts import refuse_deleted
 from billing.service_layer.deps import BillingDeps
 from billing.service_layer.plans import tier_or_invalid
 from contracts import billing as msg
 from contracts.rpc import ErrorKind
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 def _stripe_off() -> ServiceError:
@@ -20,7 +20,7 @@ def _stripe_off() -> ServiceError:
 
 
 async def create_checkout(cmd: msg.CreateCheckout, deps: BillingDeps) -> msg.CheckoutCreated:
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     tier = tier_or_invalid(cmd.plan_tier)
     if not deps.plans[tier].paid:
         raise ServiceError(
@@ -60,7 +60,7 @@ async def create_checkout(cmd: msg.CreateCheckout, deps: BillingDeps) -> msg.Che
 
 
 async def create_portal(cmd: msg.CreatePortal, deps: BillingDeps) -> msg.PortalCreated:
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         tenant = await tenants.get(uow, tenant_id)
     refuse_deleted(tenant)

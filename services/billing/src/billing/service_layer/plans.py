@@ -10,13 +10,13 @@ from typing import Literal
 from billing.adapters import quota, tenants
 from billing.adapters.tenants import Tenant
 from billing.domain.plans import UnknownTier, parse_tier
-from billing.service_layer.accounts import plan_of, refuse_deleted, tenant_id_of
+from billing.service_layer.accounts import plan_of, refuse_deleted
 from billing.service_layer.deps import BillingDeps
 from contracts import billing as msg
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def tier_or_invalid(value: str) -> msg.PlanTier:
 
 async def set_plan(cmd: msg.SetPlan, deps: BillingDeps) -> msg.PlanSet:
     """The operator's plan change (``cortex plan set``): the same path as Stripe's."""
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     tier = tier_or_invalid(cmd.tier)
     async with deps.uow() as uow:
         tenant = await tenants.lock(uow, tenant_id)
@@ -78,7 +78,7 @@ async def set_plan(cmd: msg.SetPlan, deps: BillingDeps) -> msg.PlanSet:
 
 
 async def get_plan(cmd: msg.GetPlan, deps: BillingDeps) -> msg.PlanReply:
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         tenant = await tenants.get(uow, tenant_id)
         used = await quota.month_used(uow, tenant_id, deps.month())

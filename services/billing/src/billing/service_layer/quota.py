@@ -9,14 +9,14 @@ from datetime import date
 from billing.adapters import quota, tenants
 from billing.adapters.quota import Reservation
 from billing.domain.plans import Plan
-from billing.service_layer.accounts import plan_of, refuse_deleted, tenant_id_of
+from billing.service_layer.accounts import plan_of, refuse_deleted
 from billing.service_layer.deps import BillingDeps
 from contracts import billing as msg
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.deadlines import refuse_if_past
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def reserve_booking_quota(
 
     A reservation counts for billing's hold, or longer when the booking asks for it (a
     pending booking commits only when its owner confirms, up to its own expiry)."""
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     month = deps.month()
     refuse_if_past(cmd.deadline)
     async with deps.uow() as uow:

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from billing.adapters import quota, tenants
 from billing.domain.plans import billing_period
-from billing.service_layer.accounts import tenant_id_of
 from billing.service_layer.deps import BillingDeps
 from contracts import billing as msg
+from cortex_runtime.errors import require_tenant
 
 
 async def get_daily_usage(cmd: msg.GetDailyUsage, deps: BillingDeps) -> msg.DailyUsage:
-    tenant_id = tenant_id_of(cmd)
+    tenant_id = require_tenant(cmd)
     now = deps.clock()
     today = now.astimezone(UTC).date()
     async with deps.uow() as uow:
