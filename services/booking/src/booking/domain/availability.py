@@ -1,6 +1,6 @@
 """The availability engine: free windows of a day and the check a booked slot must pass.
 
-Pure domain code (stdlib and cortex_runtime's pure helpers, no I/O). Every computation runs on
+Pure domain code (stdlib and the contracts' pure rules, no I/O). Every computation runs on
 UTC instants; local wall times exist only at the edges: reading the owner's working hours,
 cutting a calendar day in the requested zone, and converting the answer back to that zone.
 
@@ -22,7 +22,7 @@ if and only if it lies inside a window ``free_windows`` returns for that day wit
 Local wall times are mapped to instants the same way everywhere (working-hour edges, local
 midnights): a wall time that does not exist (spring forward) moves forward to the first instant
 that exists, the transition itself; an ambiguous one (fall back) takes its first occurrence
-(``fold=0``): ``cortex_runtime.walltime.local_instant``, the rule the gateway's time tools
+(``fold=0``): ``contracts.walltime.local_instant``, the rule the gateway's time tools
 use too. A calendar day therefore lasts 23 or 25 hours on DST days.
 
 Max advance is counted in exact days of 24 hours from ``now``. Datetimes returned by
@@ -33,27 +33,25 @@ compare them by instant (``.astimezone(UTC)``), as Python compares two datetimes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.booking import EARLIEST, FIRST_DAY, LAST_DAY, LATEST
-from cortex_runtime.walltime import local_instant as _instant
+from contracts.formats import MINUTES_PER_DAY as _MINUTES_PER_DAY
+from contracts.formats import WEEKDAYS, parse_hhmm
+from contracts.walltime import local_instant as _instant
 
 Interval = tuple[datetime, datetime]
 
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WORKING_HOURS: Mapping[str, Sequence[tuple[str, str]]] = {
     day: (("09:00", "17:00"),) for day in WEEKDAYS[:5]
 }
 MIN_SLOT_MINUTES = 5
 MAX_SLOT_MINUTES = 720
 
-_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|(24):(00)")
 _DAY = timedelta(days=1)
-_MINUTES_PER_DAY = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -295,11 +293,8 @@ def check_slot(
 
 
 def _minute_of_day(text: str) -> int:
-    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"{text!r} is not a time of day HH:MM (00:00 to 24:00).")
-    hours, minutes = match.group(1) or match.group(3), match.group(2) or match.group(4)
-    return int(hours) * 60 + int(minutes)
+    """Minutes after midnight of ``HH:MM`` (``24:00`` allowed); a ``ValueError`` otherwise."""
+    return parse_hhmm(text, allow_24=True)
 
 
 def _zone(name: str) -> ZoneInfo:

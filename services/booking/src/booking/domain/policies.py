@@ -16,11 +16,21 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contracts.formats import (
+    EMAIL_MAX,
+    WEEKDAYS,
+    InvalidEmail,
+    InvalidTimeOfDay,
+    email_domain,
+    format_hhmm,
+    normalise_email,
+    parse_email,
+    parse_hhmm,
+)
 from contracts.policies import ConditionType, PolicyAction, PolicyInfo, TrustLevel
-from cortex_runtime.text import clean_text
+from contracts.text import clean_text, shown
 
-WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WEEKDAY_NAMES: Final = {
+_WEEKDAY_NAMES: Final[dict[str, str]] = {
     **{day: day for day in WEEKDAYS},
     "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu",
     "friday": "fri", "saturday": "sat", "sunday": "sun",
@@ -30,12 +40,10 @@ INTERNAL: Final = "internal"
 EXTERNAL: Final = "external"
 MAX_DURATION_MINUTES: Final = 1440
 MAX_NAME: Final = 200
-MAX_EMAIL: Final = 320
+MAX_EMAIL: Final = EMAIL_MAX
 
-EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 DOMAIN: Final = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
-_HHMM = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$|^(24):(00)$")
 
 
 class PolicyInvalid(ValueError):
@@ -51,23 +59,16 @@ class PolicyInvalid(ValueError):
 
 def _shown(value: str) -> str:
     """A value safe to quote back in an error sentence."""
-    return clean_text(value, 60)
+    return shown(value)
 
 
 def check_email(value: str) -> str:
-    """A cleaned e-mail address (case kept); ``invalid_email`` otherwise."""
-    email = clean_text(value, MAX_EMAIL + 1)
-    if len(email) > MAX_EMAIL or not EMAIL.match(email):
-        raise PolicyInvalid("invalid_email", f"'{_shown(value)}' is not an e-mail address.")
-    return email
-
-
-def normalise_email(value: str) -> str:
-    return clean_text(value, MAX_EMAIL).lower()
-
-
-def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].strip().lower().rstrip(".")
+    """The e-mail address (case kept, ``contracts.formats.parse_email``); ``invalid_email``
+    otherwise."""
+    try:
+        return parse_email(value)
+    except InvalidEmail as refused:
+        raise PolicyInvalid(refused.code, str(refused)) from None
 
 
 def check_name(value: str, what: str = "A policy") -> str:
@@ -194,12 +195,11 @@ def _check_weekdays(value: str) -> str:
 
 
 def _parse_hhmm(text: str) -> int | None:
-    """Minutes after midnight of ``HH:MM`` (``24:00`` is 1440), or None."""
-    match = _HHMM.match(text.strip())
-    if match is None:
+    """Minutes after midnight of ``HH:MM`` or ``H:MM`` (``24:00`` is 1440), or None."""
+    try:
+        return parse_hhmm(text.strip(), allow_24=True, one_digit_hour=True)
+    except InvalidTimeOfDay:
         return None
-    hours, minutes = (match.group(1), match.group(2)) if match.group(1) else ("24", "00")
-    return int(hours) * 60 + int(minutes)
 
 
 def parse_hours(value: str) -> tuple[int, int]:
@@ -218,11 +218,7 @@ def parse_hours(value: str) -> tuple[int, int]:
 
 def _check_hours(value: str) -> str:
     start, end = parse_hours(value)
-    return f"{_hhmm(start)}-{_hhmm(end)}"
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{format_hhmm(start)}-{format_hhmm(end)}"
 
 
 _CHECKERS: Final = {

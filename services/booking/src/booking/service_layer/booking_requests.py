@@ -29,6 +29,7 @@ from booking.service_layer.deps import BookingDeps
 from booking.service_layer.policies import decide_for_booking
 from booking.service_layer.saga_state import announce, info
 from contracts import booking as msg
+from contracts.formats import InvalidEmail, parse_email
 from contracts.policies import PolicyAction
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
@@ -62,7 +63,7 @@ async def create_booking(cmd: msg.CreateBooking, deps: BookingDeps) -> msg.Booki
     now = datetime.now(UTC)
 
     # 1. the same rules as availability, on the synced data (fast), then policies
-    own = await _check_slot(deps, cmd, owner, start, end, now)
+    own = await _check_slot(deps, cmd, owner, attendee, start, end, now)
     if own is not None:
         return own
     needs_confirmation = await _needs_confirmation(deps, owner, attendee, start, end)
@@ -89,7 +90,7 @@ async def create_booking(cmd: msg.CreateBooking, deps: BookingDeps) -> msg.Booki
     try:
         row = await booking_saga.hold(deps, cmd, new)
     except ConstraintViolated as refused:
-        return await _hold_refused(deps, cmd, owner, start, end, refused)
+        return await _hold_refused(deps, cmd, owner, attendee, start, end, refused)
     # 3. and 4. the participants, then the pivot
     return await booking_saga.prepare_and_commit(deps, cmd, row)
 
@@ -109,22 +110,20 @@ def _range(cmd: msg.CreateBooking) -> tuple[datetime, datetime]:
 
 
 def _attendee_email(cmd: msg.CreateBooking) -> str:
-    attendee = cmd.attendee_email.strip()
-    if (
-        "@" not in attendee
-        or len(attendee) < 3
-        or any(c.isspace() or not c.isprintable() for c in attendee)
-    ):
+    """The attendee's address (``contracts.formats.parse_email``, the one e-mail rule)."""
+    try:
+        return parse_email(cmd.attendee_email)
+    except InvalidEmail as refused:
         raise ServiceError(
             ErrorKind.INVALID, "invalid_attendee_email", "attendee_email is not an e-mail address."
-        )
-    return attendee
+        ) from refused
 
 
 async def _check_slot(
     deps: BookingDeps,
     cmd: msg.CreateBooking,
     owner: Owner,
+    attendee: str,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -138,7 +137,7 @@ async def _check_slot(
         engine.check_slot(rules, start, end, busy, now)
     except engine.SlotRefused as refused:
         if refused.code == "slot_unavailable":
-            own = await _own_booking(deps, owner.tenant_id, cmd, start, end)
+            own = await _own_booking(deps, owner.tenant_id, cmd, attendee, start, end)
             if own is not None:
                 return own
             zone = ZoneInfo(owner.timezone)
@@ -175,6 +174,7 @@ async def _hold_refused(
     deps: BookingDeps,
     cmd: msg.CreateBooking,
     owner: Owner,
+    attendee: str,
     start: datetime,
     end: datetime,
     refused: ConstraintViolated,
@@ -199,7 +199,7 @@ async def _hold_refused(
         if existing is not None:
             return msg.BookingReply(booking=info(existing), replayed=True)
     if constraint == bookings.SLOT_TAKEN:
-        own = await _own_booking(deps, owner.tenant_id, cmd, start, end)
+        own = await _own_booking(deps, owner.tenant_id, cmd, attendee, start, end)
         if own is not None:
             return own
         zone = ZoneInfo(owner.timezone)
@@ -208,23 +208,27 @@ async def _hold_refused(
 
 
 async def _own_booking(
-    deps: BookingDeps, tenant_id: str, cmd: msg.CreateBooking, start: datetime, end: datetime
+    deps: BookingDeps,
+    tenant_id: str,
+    cmd: msg.CreateBooking,
+    attendee: str,
+    start: datetime,
+    end: datetime,
 ) -> msg.BookingReply | None:
     """The attendee's own active booking made by this very request, when a retry without
     Idempotency-Key (after a 503, a 202 or a lost answer) finds the slot taken by it.
 
     It is the same request when it names the same page owner, the same start and end,
-    the same attendee, and the gateway's hash of the whole body (title, description, name
-    included) is the same. Only a held, pending or confirmed booking is answered (a failed
-    one frees its slot: the retry books again). The answer tells the sender nothing the
-    request did not hold already, except the booking's id and status: whoever can send that
-    exact body could have booked it, and the slot is not theirs to take either way."""
+    the same attendee (``attendee``: the address as parsed), and the gateway's hash of the
+    whole body (title, description, name included) is the same. Only a held, pending or
+    confirmed booking is answered (a failed one frees its slot: the retry books again). The
+    answer tells the sender nothing the request did not hold already, except the booking's
+    id and status: whoever can send that exact body could have booked it, and the slot is
+    not theirs to take either way."""
     if not cmd.request_hash:
         return None
     async with deps.reader() as uow:
-        row = await bookings.same_request(
-            uow, tenant_id, start, end, cmd.attendee_email.strip(), cmd.request_hash
-        )
+        row = await bookings.same_request(uow, tenant_id, start, end, attendee, cmd.request_hash)
     return msg.BookingReply(booking=info(row), replayed=True) if row is not None else None
 
 

@@ -5,7 +5,6 @@ tenant (another tenant's id is simply not found)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Final
 
 from booking.adapters import callers
@@ -15,6 +14,7 @@ from booking.domain import policies as rules
 from booking.domain.policies import PolicyInvalid
 from booking.service_layer.deps import BookingDeps, tenant_of
 from contracts import policies as msg
+from contracts.formats import IdPrefix, new_id, normalise_email
 from contracts.policies import TrustLevel
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
@@ -27,10 +27,6 @@ CALLER_NOT_FOUND: Final = ServiceError(ErrorKind.NOT_FOUND, "caller_not_found", 
 CALLER_EXISTS: Final = ServiceError(
     ErrorKind.CONFLICT, "caller_exists", "A caller with that e-mail already exists."
 )
-
-
-def new_id(kind: str) -> str:
-    return f"{kind}_{uuid.uuid4().hex[:20]}"
 
 
 def invalid(error: PolicyInvalid) -> ServiceError:
@@ -74,7 +70,7 @@ async def _insert(uow: UnitOfWork, tenant_id: str, fields: CallerFields) -> Call
             "too_many_callers",
             f"A tenant may describe at most {MAX_CALLERS} callers.",
         )
-    return await callers.insert(uow, new_id("clr"), tenant_id, fields)
+    return await callers.insert(uow, new_id(IdPrefix.CALLER), tenant_id, fields)
 
 
 async def create_caller(cmd: msg.CreateCaller, deps: BookingDeps) -> msg.CallerReply:
@@ -146,5 +142,5 @@ async def delete_caller(cmd: msg.DeleteCaller, deps: BookingDeps) -> msg.CallerD
 
 async def trust_level(uow: UnitOfWork, tenant_id: str, email: str) -> TrustLevel:
     """The trust level of the tenant's caller with that e-mail; standard when unknown."""
-    level = await callers.trust_level(uow, tenant_id, rules.normalise_email(email))
+    level = await callers.trust_level(uow, tenant_id, normalise_email(email))
     return TrustLevel.STANDARD if level is None else TrustLevel(level)

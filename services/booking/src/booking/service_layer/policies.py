@@ -12,9 +12,10 @@ from booking.adapters import policies
 from booking.adapters.policies import Policy
 from booking.domain import policies as rules
 from booking.domain.policies import BookingFacts, Decision, PolicyInvalid
-from booking.service_layer.callers import invalid, new_id, trust_level
+from booking.service_layer.callers import invalid, trust_level
 from booking.service_layer.deps import BookingDeps, tenant_of
 from contracts import policies as msg
+from contracts.formats import IdPrefix, new_id
 from contracts.policies import ConditionType, PolicyAction
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
@@ -66,7 +67,12 @@ async def create_policy(cmd: msg.CreatePolicy, deps: BookingDeps) -> msg.PolicyR
                 f"A tenant may hold at most {MAX_POLICIES} policies.",
             )
         row = await policies.insert(
-            uow, new_id("pol"), tenant_id, priority=cmd.priority, enabled=cmd.enabled, **fields
+            uow,
+            new_id(IdPrefix.POLICY),
+            tenant_id,
+            priority=cmd.priority,
+            enabled=cmd.enabled,
+            **fields,
         )
         await uow.commit()
     return msg.PolicyReply(policy=policy_info(row))
