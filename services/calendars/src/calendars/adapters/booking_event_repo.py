@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from calendars.adapters import connection_repo
 from calendars.adapters.connection_repo import Connection
 from calendars.adapters.tables import booking_events, booking_tombstones, connections
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, advisory_lock
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,7 @@ class WrittenTo:
 async def lock(uow: UnitOfWork, booking_id: str) -> None:
     """Serialise the write and the delete of one booking's event, across replicas, until
     the transaction ends: a compensating delete waits for a write still under way."""
-    key = sa.func.hashtext(f"booking_event:{booking_id}")
-    await uow.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    await advisory_lock(uow, f"booking_event:{booking_id}")
 
 
 async def written(uow: UnitOfWork, booking_id: str, tenant_id: str) -> Written | None:

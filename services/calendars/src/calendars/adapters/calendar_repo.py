@@ -83,7 +83,7 @@ async def add(
     *,
     calendar_id: str,
     connection_id: str,
-    tenant_id: str | None,
+    tenant_id: str,
     remote_id: str,
     name: str,
     writable: bool,

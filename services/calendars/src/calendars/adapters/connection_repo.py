@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from calendars.adapters.tables import connections
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, constraint_name
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def from_row(row: sa.Row[Any], start: int = 0) -> Connection:
 
 
 class AlreadyConnected(Exception):
-    """The tenant has a connection of this provider already."""
+    """The tenant has a connection of this provider already (``str(exc)``: the constraint
+    that refused the write)."""
 
 
 @contextmanager
@@ -72,7 +73,7 @@ def one_per_provider() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise AlreadyConnected(str(exc.orig)) from exc
+        raise AlreadyConnected(constraint_name(exc)) from exc
 
 
 async def get(uow: UnitOfWork, connection_id: str) -> Connection | None:
@@ -110,7 +111,7 @@ async def add(
     uow: UnitOfWork,
     *,
     connection_id: str,
-    tenant_id: str | None,
+    tenant_id: str,
     provider: str,
     email: str,
     secret: bytes,

@@ -16,7 +16,7 @@ from calendars.adapters.calendar_repo import Calendar
 from calendars.adapters.tables import calendars, connections, events
 from calendars.domain.ical import wall_clock_span
 from calendars.domain.remote import RemoteEvent
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, advisory_lock
 
 
 class LocalTimes(NamedTuple):
@@ -55,8 +55,7 @@ class Busy(NamedTuple):
 
 async def lock_calendar_events(uow: UnitOfWork, calendar_id: str) -> None:
     """One transaction at a time replaces a calendar's stored events, across replicas."""
-    key = sa.func.hashtext(f"calendar_events:{calendar_id}")
-    await uow.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    await advisory_lock(uow, f"calendar_events:{calendar_id}")
 
 
 def _values(calendar: Calendar, event: RemoteEvent, zone: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ async def add(
     uow: UnitOfWork,
     *,
     state: str,
-    tenant_id: str | None,
+    tenant_id: str,
     provider: str,
     code_verifier: bytes,
     redirect_uri: str,

@@ -16,7 +16,7 @@ from contracts import calendars as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.deadlines import refuse_if_past
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 def _aware(moment: datetime) -> datetime:
@@ -70,7 +70,7 @@ async def write_booking_event(
     finds the event by its UID. A write arriving after its deadline (the saga stopped
     waiting for it), or sent before a delete of the booking's event, is refused: it would
     create an event for a booking that failed."""
-    tenant = cmd.tenant_id or ""
+    tenant = require_tenant(cmd)
     refuse_if_past(cmd.deadline)
     async with deps.uow() as uow:
         await booking_event_repo.lock(uow, cmd.booking_id)
@@ -138,7 +138,7 @@ async def delete_booking_event(
     calendar: nothing Cortex wrote may outlive its booking. Every delete leaves a tombstone
     (kept even when the provider cannot be reached, for the retry) that refuses any write
     of the booking's event sent before it."""
-    tenant = cmd.tenant_id or ""
+    tenant = require_tenant(cmd)
     async with deps.uow() as uow:
         await booking_event_repo.lock(uow, cmd.booking_id)
         await booking_event_repo.leave_tombstone(

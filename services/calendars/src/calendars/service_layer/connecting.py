@@ -16,10 +16,11 @@ from contracts import calendars as msg
 from contracts.envelope import Message
 from contracts.formats import IdPrefix, new_id
 from contracts.rpc import ErrorKind
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 async def connect_caldav(cmd: msg.ConnectCaldav, deps: CalendarsDeps) -> msg.ConnectionReply:
+    tenant = require_tenant(cmd)
     try:
         check_url(cmd.server_url)
     except UrlRefused as exc:
@@ -49,7 +50,7 @@ async def connect_caldav(cmd: msg.ConnectCaldav, deps: CalendarsDeps) -> msg.Con
         username=cmd.username,
         remote=remote,
     )
-    return await sync_and_describe(deps, cmd.tenant_id, connection_id)
+    return await sync_and_describe(deps, tenant, connection_id)
 
 
 async def store_connection(
@@ -67,19 +68,20 @@ async def store_connection(
 ) -> str:
     """Store a new connection and its calendars (the first writable one receives bookings),
     announce it; its id."""
+    tenant = require_tenant(cause)
     connection_id = new_id(IdPrefix.CONNECTION)
     try:
         with connection_repo.one_per_provider():
             async with deps.uow() as uow:
                 # a deleted tenant connects nothing (an OAuth flow finishing after the deletion)
-                if (await owner_repo.lock(uow, cause.tenant_id or "", share=True)).deleted:
+                if (await owner_repo.lock(uow, tenant, share=True)).deleted:
                     raise ServiceError(
                         ErrorKind.NOT_FOUND, "tenant_deleted", "This account has been deleted."
                     )
                 await connection_repo.add(
                     uow,
                     connection_id=connection_id,
-                    tenant_id=cause.tenant_id,
+                    tenant_id=tenant,
                     provider=provider.value,
                     email=email,
                     server_url=server_url,
@@ -95,7 +97,7 @@ async def store_connection(
                         uow,
                         calendar_id=new_id(IdPrefix.CALENDAR),
                         connection_id=connection_id,
-                        tenant_id=cause.tenant_id,
+                        tenant_id=tenant,
                         remote_id=cal.id,
                         name=cal.name[:200],
                         writable=cal.writable,
@@ -121,7 +123,7 @@ async def store_connection(
 
 
 async def sync_and_describe(
-    deps: CalendarsDeps, tenant_id: str | None, connection_id: str
+    deps: CalendarsDeps, tenant_id: str, connection_id: str
 ) -> msg.ConnectionReply:
     """Sync the new connection once, then describe it as it is now."""
     await sync_connection(deps, connection_id)

@@ -8,7 +8,7 @@ from calendars.service_layer.deps import CalendarsDeps, parse_provider
 from contracts import calendars as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 async def connection_info(uow: UnitOfWork, row: Connection) -> msg.ConnectionInfo:
@@ -34,15 +34,14 @@ async def connection_info(uow: UnitOfWork, row: Connection) -> msg.ConnectionInf
 
 
 async def list_connections(cmd: msg.ListConnections, deps: CalendarsDeps) -> msg.ConnectionList:
+    tenant = require_tenant(cmd)
     async with deps.uow() as uow:
-        rows = await connection_repo.list_of_tenant(uow, cmd.tenant_id or "")
+        rows = await connection_repo.list_of_tenant(uow, tenant)
         return msg.ConnectionList(connections=[await connection_info(uow, r) for r in rows])
 
 
-async def tenant_connection(
-    uow: UnitOfWork, tenant_id: str | None, connection_id: str
-) -> Connection:
-    row = await connection_repo.of_tenant(uow, tenant_id or "", connection_id)
+async def tenant_connection(uow: UnitOfWork, tenant_id: str, connection_id: str) -> Connection:
+    row = await connection_repo.of_tenant(uow, tenant_id, connection_id)
     if row is None:
         raise ServiceError(
             ErrorKind.NOT_FOUND, "connection_not_found", "No such calendar connection."
@@ -51,8 +50,9 @@ async def tenant_connection(
 
 
 async def update_calendar(cmd: msg.UpdateCalendar, deps: CalendarsDeps) -> msg.ConnectionReply:
+    tenant = require_tenant(cmd)
     async with deps.uow() as uow:
-        cal = await calendar_repo.locked(uow, cmd.tenant_id or "", cmd.calendar_id)
+        cal = await calendar_repo.locked(uow, tenant, cmd.calendar_id)
         if cal is None:
             raise ServiceError(ErrorKind.NOT_FOUND, "calendar_not_found", "No such calendar.")
         if cmd.receives_bookings is not None:
@@ -68,7 +68,7 @@ async def update_calendar(cmd: msg.UpdateCalendar, deps: CalendarsDeps) -> msg.C
             contributes=cmd.contributes_to_availability,
             receives_bookings=cmd.receives_bookings,
         )
-        row = await tenant_connection(uow, cmd.tenant_id, cal.connection_id)
+        row = await tenant_connection(uow, tenant, cal.connection_id)
         info = await connection_info(uow, row)
         await uow.add_event(
             msg.CALENDAR_SYNCED.subject,
@@ -81,10 +81,11 @@ async def update_calendar(cmd: msg.UpdateCalendar, deps: CalendarsDeps) -> msg.C
 
 
 async def disconnect(cmd: msg.Disconnect, deps: CalendarsDeps) -> msg.Disconnected:
+    tenant = require_tenant(cmd)
     provider = parse_provider(cmd.provider)
     async with deps.uow() as uow:
         # calendars and events go with it (ON DELETE CASCADE)
-        gone = await connection_repo.delete_by_provider(uow, cmd.tenant_id or "", provider.value)
+        gone = await connection_repo.delete_by_provider(uow, tenant, provider.value)
         if gone is None:
             raise ServiceError(
                 ErrorKind.NOT_FOUND, "not_connected", f"No {provider.value} calendar is connected."

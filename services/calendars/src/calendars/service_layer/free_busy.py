@@ -9,18 +9,18 @@ from calendars.service_layer.sync import sync_connection
 from contracts import calendars as msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.deadlines import refuse_if_past
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 KNOWN = {msg.ConnectionStatus.OK.value, msg.ConnectionStatus.SYNCING.value}
 
 
 async def free_busy(cmd: msg.GetFreeBusy, deps: CalendarsDeps) -> msg.FreeBusy:
+    tenant = require_tenant(cmd)
     if cmd.end <= cmd.start:
         raise ServiceError(
             ErrorKind.INVALID, "invalid_range", "The range must end after it starts."
         )
     refuse_if_past(cmd.deadline)
-    tenant = cmd.tenant_id or ""
     failed: set[str] = set()
     if cmd.live:
         async with deps.uow() as uow:

@@ -15,10 +15,11 @@ from calendars.service_layer.connecting import store_connection, sync_and_descri
 from calendars.service_layer.deps import CalendarsDeps, parse_provider
 from contracts import calendars as msg
 from contracts.rpc import ErrorKind
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 async def start_oauth(cmd: msg.StartOAuth, deps: CalendarsDeps) -> msg.OAuthStarted:
+    tenant = require_tenant(cmd)
     provider = parse_provider(cmd.provider)
     if provider is msg.Provider.CALDAV:
         raise ServiceError(
@@ -31,7 +32,7 @@ async def start_oauth(cmd: msg.StartOAuth, deps: CalendarsDeps) -> msg.OAuthStar
         await oauth_state_repo.add(
             uow,
             state=state,
-            tenant_id=cmd.tenant_id,
+            tenant_id=tenant,
             provider=provider.value,
             code_verifier=deps.box.seal(verifier),
             redirect_uri=cmd.redirect_uri,

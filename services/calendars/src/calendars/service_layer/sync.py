@@ -21,6 +21,7 @@ from calendars.service_layer.connections import list_connections
 from calendars.service_layer.deps import CalendarsDeps
 from contracts import calendars as msg
 from cortex_runtime.database import UnitOfWork
+from cortex_runtime.errors import require_tenant
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,9 @@ async def mark(
 
 
 async def sync_now(cmd: msg.SyncNow, deps: CalendarsDeps) -> msg.ConnectionList:
+    tenant = require_tenant(cmd)
     async with deps.uow() as uow:
-        ids = await connection_repo.ids_of_tenant(uow, cmd.tenant_id or "")
+        ids = await connection_repo.ids_of_tenant(uow, tenant)
     for connection_id in ids:
         await sync_connection(deps, connection_id, live=True)
     return await list_connections(msg.ListConnections(**cmd.caused()), deps)
