@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from contracts.identity import API_KEY_PATTERN
 from identity.domain import keys
+from identity.domain.rules import RuleViolation
 
 PATTERN = re.compile(API_KEY_PATTERN)
 BASE64URL = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -128,6 +129,6 @@ def test_a_key_name_is_cleaned_and_must_keep_a_visible_character() -> None:
     assert keys.check_name("  ci \u200b deploy\n") == "ci deploy"
     assert keys.check_name("k" * 150) == "k" * keys.NAME_MAX
     for bad in ("", "  ", "\u200b\x07"):
-        with pytest.raises(keys.RuleViolation) as refused:
+        with pytest.raises(RuleViolation) as refused:
             keys.check_name(bad)
         assert (refused.value.code, str(refused.value)) == ("invalid_name", "A key needs a name.")

@@ -10,7 +10,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, constraint_name
 from identity.adapters.tables import tenants
 
 JsonObject = dict[str, object]
@@ -81,14 +81,9 @@ def _row(row: sa.Row[tuple[object, ...]]) -> TenantRow:
     return TenantRow(**row._mapping)
 
 
-def _constraint(exc: IntegrityError) -> str:
-    cause = getattr(exc.orig, "__cause__", None)
-    return str(getattr(cause, "constraint_name", "") or getattr(exc.orig, "constraint_name", ""))
-
-
 def _taken(exc: IntegrityError) -> Exception:
     """:class:`Taken` for a tenant's unique constraint, else ``exc`` itself."""
-    field = _UNIQUE.get(_constraint(exc))
+    field = _UNIQUE.get(constraint_name(exc))
     return Taken(field) if field is not None else exc
 
 

@@ -3,46 +3,31 @@ read newest first a page at a time."""
 
 from __future__ import annotations
 
-import base64
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from contracts import calendars as cal
 from contracts import identity as msg
 from contracts.envelope import Message
-from contracts.rpc import ErrorKind
+from cortex_runtime.cursors import decode_cursor, encode_cursor
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import require_tenant
 from identity.adapters import activity
 from identity.adapters.activity import Position
 from identity.domain import activity as wording
 from identity.domain.activity import Entry
 from identity.service_layer.deps import IdentityDeps
 
-_INT64 = 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _encode_cursor(last: Position) -> str:
-    micros = (last.occurred_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"a:{micros}:{last.seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> Position:
-    """Where the previous page ended (its last item's time and sequence number)."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, micros, seq = text.split(":")
-        if kind != "a" or not (0 <= int(micros) <= _INT64 and 0 <= int(seq) <= _INT64):
-            raise ValueError(kind)
-        return Position(_EPOCH + timedelta(microseconds=int(micros)), int(seq))
-    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
-        raise ServiceError(ErrorKind.INVALID, "invalid_cursor", "The cursor is not valid.") from exc
+CURSOR_KIND = "a"
+"""The feed's cursors: the last item's time and sequence number (the form since the start)."""
 
 
 async def list_activity(cmd: msg.ListActivity, deps: IdentityDeps) -> msg.ActivityPage:
-    before = _decode_cursor(cmd.cursor) if cmd.cursor else None
+    tenant_id = require_tenant(cmd)
+    before = None
+    if cmd.cursor:
+        before = Position(*decode_cursor(cmd.cursor, kind=CURSOR_KIND, key=int))
     async with deps.uow() as uow:
-        rows = await activity.newest_first(uow, cmd.tenant_id or "", cmd.limit + 1, before)
+        rows = await activity.newest_first(uow, tenant_id, cmd.limit + 1, before)
     page = rows[: cmd.limit]
     items = [
         msg.ActivityItem(
@@ -54,11 +39,8 @@ async def list_activity(cmd: msg.ListActivity, deps: IdentityDeps) -> msg.Activi
         )
         for row in page
     ]
-    more = len(rows) > cmd.limit
-    last = page[-1] if page else None
-    cursor = (
-        _encode_cursor(Position(last.occurred_at, last.seq)) if more and last is not None else None
-    )
+    more = len(rows) > cmd.limit  # then the page is full (limit >= 1): its last item is next
+    cursor = encode_cursor(CURSOR_KIND, page[-1].occurred_at, page[-1].seq) if more else None
     return msg.ActivityPage(items=items, next_cursor=cursor)
 
 

@@ -7,7 +7,7 @@ from contracts.envelope import Message
 from contracts.formats import IdPrefix, InvalidValue, new_id
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 from identity.adapters import api_keys
 from identity.adapters.api_keys import ApiKeyRow
 from identity.domain import keys
@@ -59,8 +59,9 @@ async def add_key(uow: UnitOfWork, cause: Message, tenant_id: str, name: str) ->
 
 
 async def create_api_key(cmd: msg.CreateApiKey, deps: IdentityDeps) -> msg.ApiKeyCreated:
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
-        tenant = await live_tenant(uow, cmd.tenant_id, lock=True)
+        tenant = await live_tenant(uow, tenant_id, lock=True)
         if await api_keys.count_live(uow, tenant.id) >= MAX_LIVE_KEYS:
             raise ServiceError(
                 ErrorKind.CONFLICT, "too_many_keys", f"A tenant may hold {MAX_LIVE_KEYS} live keys."
@@ -71,15 +72,17 @@ async def create_api_key(cmd: msg.CreateApiKey, deps: IdentityDeps) -> msg.ApiKe
 
 
 async def list_api_keys(cmd: msg.ListApiKeys, deps: IdentityDeps) -> msg.ApiKeyList:
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
-        tenant = await live_tenant(uow, cmd.tenant_id)
+        tenant = await live_tenant(uow, tenant_id)
         rows = await api_keys.list_live(uow, tenant.id)
     return msg.ApiKeyList(keys=[key_info(row) for row in rows])
 
 
 async def revoke_api_key(cmd: msg.RevokeApiKey, deps: IdentityDeps) -> msg.ApiKeyRevokedReply:
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
-        revoked = await api_keys.revoke(uow, cmd.key_id, cmd.tenant_id or "")
+        revoked = await api_keys.revoke(uow, cmd.key_id, tenant_id)
         if revoked is None:
             raise ServiceError(ErrorKind.NOT_FOUND, "key_not_found", "No such API key.")
         await uow.add_event(

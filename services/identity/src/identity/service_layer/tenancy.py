@@ -43,10 +43,8 @@ def settings_of(row: TenantRow) -> msg.TenantSettings:
     )
 
 
-async def live_tenant(uow: UnitOfWork, tenant_id: str | None, lock: bool = False) -> TenantRow:
-    """The tenant the command names, unless it is deleted; TENANT_NOT_FOUND otherwise."""
-    if not tenant_id:
-        raise TENANT_NOT_FOUND
+async def live_tenant(uow: UnitOfWork, tenant_id: str, lock: bool = False) -> TenantRow:
+    """The tenant, unless it is unknown or deleted (TENANT_NOT_FOUND)."""
     row = await tenants.live(uow, tenant_id, lock=lock)
     if row is None:
         raise TENANT_NOT_FOUND

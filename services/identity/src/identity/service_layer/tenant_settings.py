@@ -8,6 +8,7 @@ from contracts import identity as msg
 from contracts.envelope import Message
 from contracts.formats import InvalidValue
 from cortex_runtime.database import UnitOfWork
+from cortex_runtime.errors import require_tenant
 from identity.adapters import tenants
 from identity.domain import rules
 from identity.service_layer.deps import IdentityDeps
@@ -15,9 +16,10 @@ from identity.service_layer.tenancy import conflict, invalid, live_tenant, setti
 
 
 async def get_settings(cmd: msg.GetSettings, deps: IdentityDeps) -> msg.SettingsReply:
+    tenant_id = require_tenant(cmd)
     # one SELECT: autocommit, no BEGIN/ROLLBACK round trips
     async with deps.reader() as uow:
-        return msg.SettingsReply(settings=settings_of(await live_tenant(uow, cmd.tenant_id)))
+        return msg.SettingsReply(settings=settings_of(await live_tenant(uow, tenant_id)))
 
 
 def validated_changes(cmd: msg.UpdateSettings) -> dict[str, object]:
@@ -48,17 +50,18 @@ def validated_changes(cmd: msg.UpdateSettings) -> dict[str, object]:
 
 
 async def update_settings(cmd: msg.UpdateSettings, deps: IdentityDeps) -> msg.SettingsReply:
+    tenant_id = require_tenant(cmd)
     changes = validated_changes(cmd)
     try:
         async with deps.uow() as uow:
-            current = await live_tenant(uow, cmd.tenant_id, lock=True)
+            current = await live_tenant(uow, tenant_id, lock=True)
             if cmd.booking_rules is not None:
                 changes["booking_rules"] = {
                     **current.booking_rules,
                     **cmd.booking_rules.model_dump(exclude_none=True),
                 }
             changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
-            settings = await apply_settings(uow, cmd, cmd.tenant_id or "", changes)
+            settings = await apply_settings(uow, cmd, tenant_id, changes)
             await uow.commit()
     except tenants.Taken as taken:
         raise conflict(taken) from taken
