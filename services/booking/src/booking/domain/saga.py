@@ -1,4 +1,6 @@
-"""The booking saga's states and what recovery does with an unfinished one. Pure."""
+"""The booking saga's states, what recovery does with an unfinished one, and the undo plan:
+which compensations a saga owes from its step and what it holds. Pure; the steps and
+compensations themselves are in ``booking.service_layer.booking_saga``."""
 
 from __future__ import annotations
 
