@@ -31,6 +31,7 @@ from contracts import calendars as cal
 from contracts import identity as ident
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind, Rpc
+from cortex_runtime.cursors import encode_cursor
 from cortex_runtime.database import Database, UnitOfWork
 from cortex_runtime.errors import ServiceError, ServiceUnavailable
 from cortex_runtime.tables import outbox
@@ -544,3 +545,30 @@ async def test_a_pending_booking_nobody_confirms_expires(saga: Saga) -> None:
         "booking_pending",
         "booking_expired",
     ]
+
+
+# --- the owner's list ---------------------------------------------------------------------
+
+
+async def test_the_owners_list_pages_latest_first(saga: Saga) -> None:
+    made = [saga.request() for _ in range(3)]
+    for cmd in made:
+        await booking_requests.create_booking(cmd, saga.deps)
+    first = await lifecycle.list_bookings(msg.ListBookings(tenant_id=TENANT, limit=2), saga.deps)
+    assert [b.booking_id for b in first.bookings] == [made[2].booking_id, made[1].booking_id]
+    assert first.next_cursor is not None
+    rest = await lifecycle.list_bookings(
+        msg.ListBookings(tenant_id=TENANT, limit=2, cursor=first.next_cursor), saga.deps
+    )
+    assert [b.booking_id for b in rest.bookings] == [made[0].booking_id]
+    assert rest.next_cursor is None
+    another_lists = encode_cursor("a", START, 7)  # identity's activity feed's kind
+    for wrong in ("nonsense", "bk_not_base64!", another_lists, first.next_cursor + "x"):
+        with pytest.raises(ServiceError) as failure:
+            await lifecycle.list_bookings(
+                msg.ListBookings(tenant_id=TENANT, cursor=wrong), saga.deps
+            )
+        assert failure.value.code == "invalid_cursor"
+    with pytest.raises(ServiceError) as failure:
+        await lifecycle.list_bookings(msg.ListBookings(), saga.deps)
+    assert (failure.value.kind, failure.value.code) == (ErrorKind.UNAUTHORIZED, "tenant_required")

@@ -21,7 +21,7 @@ from booking.adapters.database_errors import refusals
 from booking.adapters.tables import bookings
 from booking.domain.saga import Step
 from contracts import booking as msg
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, advisory_lock, advisory_lock_statement
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -111,22 +111,20 @@ def _booking(row: sa.Row[tuple[object, ...]]) -> Booking:
 SLOT_LOCKS: Final = 0x5107  # the advisory-lock namespace (the two-key form) of these locks
 
 
-def _slot_lock(tenant_id: sa.ColumnElement[str] | str, *, shared: bool) -> sa.Select[tuple[None]]:
-    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
-    return sa.select(take(SLOT_LOCKS, sa.func.hashtext(tenant_id)))
-
-
 async def lock_slots(uow: UnitOfWork, tenant_id: str) -> None:
     """The tenant's slot lock, exclusive: before a hold is inserted."""
-    await uow.execute(_slot_lock(tenant_id, shared=False))
+    await advisory_lock(uow, tenant_id, namespace=SLOT_LOCKS)
+
+
+_SLOT_LOCK_OF: Final = advisory_lock_statement(
+    bookings.c.tenant_id, namespace=SLOT_LOCKS, shared=True
+).where(bookings.c.id == sa.bindparam("booking_id"))
 
 
 async def lock_slots_of(uow: UnitOfWork, booking_id: str) -> None:
     """The shared slot lock of the tenant owning ``booking_id`` (nothing when none does):
     before a booking row is updated."""
-    await uow.execute(
-        _slot_lock(bookings.c.tenant_id, shared=True).where(bookings.c.id == booking_id)
-    )
+    await uow.execute(_SLOT_LOCK_OF, {"booking_id": booking_id})
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from booking.adapters.database_errors import refusals
 from booking.adapters.policy_tables import callers
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, advisory_lock
 
 EMAIL_TAKEN = "callers_tenant_email"  # the unique index of a tenant's addresses (any case)
 
@@ -50,9 +50,7 @@ def _caller(row: sa.Row[tuple[object, ...]]) -> Caller:
 
 async def lock(uow: UnitOfWork, tenant_id: str) -> None:
     """Serialise creations of the tenant's callers, so the count limit holds."""
-    await uow.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"callers:{tenant_id}")))
-    )
+    await advisory_lock(uow, f"callers:{tenant_id}")
 
 
 async def count(uow: UnitOfWork, tenant_id: str) -> int:

@@ -9,6 +9,8 @@ from typing import Final
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from cortex_runtime.database import constraint_name
+
 DatabaseError: Final = DBAPIError
 """Any failure of a statement or of the connection (an outage included)."""
 
@@ -19,11 +21,6 @@ class ConstraintViolated(Exception):
     def __init__(self, constraint: str) -> None:
         super().__init__(constraint)
         self.constraint = constraint
-
-
-def constraint_name(exc: IntegrityError) -> str:
-    cause = getattr(exc.orig, "__cause__", None)
-    return str(getattr(cause, "constraint_name", "") or getattr(exc.orig, "constraint_name", ""))
 
 
 @contextmanager

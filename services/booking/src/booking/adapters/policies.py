@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final, TypedDict
 import sqlalchemy as sa
 
 from booking.adapters.policy_tables import policies
-from cortex_runtime.database import UnitOfWork
+from cortex_runtime.database import UnitOfWork, advisory_lock
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -59,9 +59,7 @@ _IN_EVALUATION_ORDER: Final = (policies.c.priority.desc(), policies.c.created_at
 
 async def lock(uow: UnitOfWork, tenant_id: str) -> None:
     """Serialise creations of the tenant's policies, so the count limit holds."""
-    await uow.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"policies:{tenant_id}")))
-    )
+    await advisory_lock(uow, f"policies:{tenant_id}")
 
 
 async def count(uow: UnitOfWork, tenant_id: str) -> int:

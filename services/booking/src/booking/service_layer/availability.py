@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from booking.adapters import bookings, owners
 from booking.adapters.owners import Owner
 from booking.domain import availability as engine
-from booking.service_layer.deps import BookingDeps, tenant_of
+from booking.service_layer.deps import BookingDeps
 from contracts import booking as msg
 from contracts import calendars as cal
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 Interval = tuple[datetime, datetime]
 
@@ -194,7 +194,7 @@ async def get_owner_availability(
     cmd: msg.GetOwnerAvailability, deps: BookingDeps
 ) -> msg.OwnerAvailability:
     """The tenant's own free windows: their page's rules and busy time, open or not."""
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     span = (cmd.last_day - cmd.first_day).days
     if not 0 <= span < msg.MAX_RANGE_DAYS:
         raise ServiceError(

@@ -12,13 +12,13 @@ from booking.adapters.callers import Caller, CallerFields
 from booking.adapters.database_errors import ConstraintViolated
 from booking.domain import policies as rules
 from booking.domain.policies import PolicyInvalid
-from booking.service_layer.deps import BookingDeps, tenant_of
+from booking.service_layer.deps import BookingDeps
 from contracts import policies as msg
 from contracts.formats import IdPrefix, new_id, normalise_email
 from contracts.policies import TrustLevel
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 from cortex_runtime.text import clean_text
 
 MAX_CALLERS: Final = 1000
@@ -74,7 +74,7 @@ async def _insert(uow: UnitOfWork, tenant_id: str, fields: CallerFields) -> Call
 
 
 async def create_caller(cmd: msg.CreateCaller, deps: BookingDeps) -> msg.CallerReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     fields = _fields(cmd.email, cmd.display_name, cmd.trust_level)
     try:
         async with deps.uow() as uow:
@@ -90,7 +90,7 @@ async def upsert_caller(cmd: msg.UpsertCaller, deps: BookingDeps) -> msg.CallerR
     """The caller with this e-mail address (any case) changed, or created when the tenant
     has none: one transaction under the tenant's callers lock, so two upserts of one
     address make one caller."""
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     fields = _fields(cmd.email, cmd.display_name, cmd.trust_level)
     async with deps.uow() as uow:
         await callers.lock(uow, tenant_id)
@@ -102,14 +102,14 @@ async def upsert_caller(cmd: msg.UpsertCaller, deps: BookingDeps) -> msg.CallerR
 
 
 async def list_callers(cmd: msg.ListCallers, deps: BookingDeps) -> msg.CallerList:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         rows = await callers.all_of(uow, tenant_id)
     return msg.CallerList(callers=[caller_info(row) for row in rows])
 
 
 async def get_caller(cmd: msg.GetCaller, deps: BookingDeps) -> msg.CallerReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         row = await callers.get(uow, tenant_id, cmd.caller_id)
     if row is None:
@@ -118,7 +118,7 @@ async def get_caller(cmd: msg.GetCaller, deps: BookingDeps) -> msg.CallerReply:
 
 
 async def update_caller(cmd: msg.UpdateCaller, deps: BookingDeps) -> msg.CallerReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     fields = _fields(cmd.email, cmd.display_name, cmd.trust_level)
     try:
         async with deps.uow() as uow:
@@ -132,7 +132,7 @@ async def update_caller(cmd: msg.UpdateCaller, deps: BookingDeps) -> msg.CallerR
 
 
 async def delete_caller(cmd: msg.DeleteCaller, deps: BookingDeps) -> msg.CallerDeleted:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         if not await callers.delete(uow, tenant_id, cmd.caller_id):
             raise CALLER_NOT_FOUND

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from booking.adapters.free_busy_cache import FreeBusyCache
 from contracts.envelope import Message
-from contracts.rpc import ErrorKind, Rpc
+from contracts.rpc import Rpc
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
 
 ReqT = TypeVar("ReqT", bound=Message)
 RepT = TypeVar("RepT", bound=Message)
@@ -54,15 +53,3 @@ class BookingDeps:
         participant refuses the command past it, so nothing it does comes after the saga
         gave up on it."""
         return datetime.now(UTC) + min(timedelta(seconds=self.participant_timeout), self.hold)
-
-
-NO_TENANT: Final = ServiceError(
-    ErrorKind.UNAUTHORIZED, "tenant_required", "The request names no tenant."
-)
-
-
-def tenant_of(cmd: Message) -> str:
-    """The envelope's tenant; ``tenant_required`` when it names none."""
-    if not cmd.tenant_id:
-        raise NO_TENANT
-    return cmd.tenant_id

@@ -3,7 +3,6 @@ it; expiry ends a pending one (:mod:`recovery`)."""
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import UTC, datetime
 
@@ -18,23 +17,26 @@ from booking.service_layer.saga_state import NOT_FOUND, info, move
 from contracts import booking as msg
 from contracts.envelope import Message
 from contracts.rpc import ErrorKind, EventSpec
+from cortex_runtime.cursors import decode_cursor, encode_cursor
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 from cortex_runtime.text import clean_text
 
 log = logging.getLogger(__name__)
 
 
-async def _owned(uow: UnitOfWork, tenant_id: str | None, booking_id: str) -> Booking:
-    row = await bookings.load(uow, booking_id)
-    if row is None or row.tenant_id != (tenant_id or ""):
+async def _owned(uow: UnitOfWork, cmd: msg.GetBooking | msg.ChangeBooking) -> Booking:
+    """The tenant's booking ``cmd`` names; ``booking_not_found`` for another's."""
+    tenant_id = require_tenant(cmd)
+    row = await bookings.load(uow, cmd.booking_id)
+    if row is None or row.tenant_id != tenant_id:
         raise ServiceError(*NOT_FOUND)
     return row
 
 
 async def get_booking(cmd: msg.GetBooking, deps: BookingDeps) -> msg.BookingReply:
     async with deps.uow() as uow:
-        return msg.BookingReply(booking=info(await _owned(uow, cmd.tenant_id, cmd.booking_id)))
+        return msg.BookingReply(booking=info(await _owned(uow, cmd)))
 
 
 async def get_public_booking(cmd: msg.GetPublicBooking, deps: BookingDeps) -> msg.BookingReply:
@@ -45,35 +47,20 @@ async def get_public_booking(cmd: msg.GetPublicBooking, deps: BookingDeps) -> ms
     return msg.BookingReply(booking=info(row))
 
 
-def _cursor(row: Booking) -> str:
-    return (
-        base64.urlsafe_b64encode(f"{row.start_at.isoformat()}|{row.id}".encode())
-        .decode()
-        .rstrip("=")
-    )
-
-
-def _uncursor(text: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        at, _, booking_id = raw.partition("|")
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None or not booking_id:
-            raise ValueError(raw)
-        engine.check_moments(moment)
-        return moment, booking_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ServiceError(ErrorKind.INVALID, "invalid_cursor", "The cursor is not valid.") from exc
+# the bookings list's cursors: after the (start, id) of a page's last booking; its times
+# lie in the calendar booking works in (EARLIEST..LATEST, the cursors' own range)
+CURSOR_KIND = "bk"
 
 
 async def list_bookings(cmd: msg.ListBookings, deps: BookingDeps) -> msg.BookingList:
     with refused_as_invalid():
         engine.check_moments(*(m for m in (cmd.start, cmd.end) if m is not None))
-    before = _uncursor(cmd.cursor) if cmd.cursor else None
+    tenant_id = require_tenant(cmd)
+    before = decode_cursor(cmd.cursor, kind=CURSOR_KIND) if cmd.cursor else None
     async with deps.uow() as uow:
         rows = await bookings.page(
             uow,
-            cmd.tenant_id or "",
+            tenant_id,
             status=cmd.status.value if cmd.status is not None else None,
             start=cmd.start,
             end=cmd.end,
@@ -83,13 +70,17 @@ async def list_bookings(cmd: msg.ListBookings, deps: BookingDeps) -> msg.Booking
     page = rows[: cmd.limit]
     return msg.BookingList(
         bookings=[info(r) for r in page],
-        next_cursor=_cursor(page[-1]) if len(rows) > cmd.limit and page else None,
+        next_cursor=(
+            encode_cursor(CURSOR_KIND, page[-1].start_at, page[-1].id)
+            if len(rows) > cmd.limit and page
+            else None
+        ),
     )
 
 
 async def confirm_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.BookingReply:
     async with deps.uow() as uow:
-        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+        row = await _owned(uow, cmd)
     if row.status != msg.BookingStatus.PENDING.value:
         raise ServiceError(
             ErrorKind.CONFLICT,
@@ -113,7 +104,7 @@ async def confirm_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.Book
 
 async def decline_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.BookingReply:
     async with deps.uow() as uow:
-        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+        row = await _owned(uow, cmd)
     if row.status != msg.BookingStatus.PENDING.value:
         raise ServiceError(
             ErrorKind.CONFLICT,
@@ -130,7 +121,7 @@ async def cancel_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.Booki
     """Cancel: delete the provider event and free the slot. Quota: released when the meeting
     has not started yet (it never happened), kept otherwise."""
     async with deps.uow() as uow:
-        row = await _owned(uow, cmd.tenant_id, cmd.booking_id)
+        row = await _owned(uow, cmd)
     reason = clean_text(cmd.reason, 500) or "Cancelled by the owner."
     if row.status == msg.BookingStatus.PENDING.value:
         return await end_pending(

@@ -13,13 +13,13 @@ from booking.adapters.policies import Policy
 from booking.domain import policies as rules
 from booking.domain.policies import BookingFacts, Decision, PolicyInvalid
 from booking.service_layer.callers import invalid, trust_level
-from booking.service_layer.deps import BookingDeps, tenant_of
+from booking.service_layer.deps import BookingDeps
 from contracts import policies as msg
 from contracts.formats import IdPrefix, new_id
 from contracts.policies import ConditionType, PolicyAction
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 if TYPE_CHECKING:
     from booking.adapters.policies import PolicyChanges, PolicyDefinition
@@ -56,7 +56,7 @@ def _checked(name: str, condition_type: str, condition_value: str, action: str) 
 
 
 async def create_policy(cmd: msg.CreatePolicy, deps: BookingDeps) -> msg.PolicyReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     fields = _checked(cmd.name, cmd.condition_type, cmd.condition_value, cmd.action)
     async with deps.uow() as uow:
         await policies.lock(uow, tenant_id)
@@ -79,14 +79,14 @@ async def create_policy(cmd: msg.CreatePolicy, deps: BookingDeps) -> msg.PolicyR
 
 
 async def list_policies(cmd: msg.ListPolicies, deps: BookingDeps) -> msg.PolicyList:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         rows = await policies.all_of(uow, tenant_id)
     return msg.PolicyList(policies=[policy_info(row) for row in rows])
 
 
 async def get_policy(cmd: msg.GetPolicy, deps: BookingDeps) -> msg.PolicyReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         row = await policies.get(uow, tenant_id, cmd.policy_id)
     if row is None:
@@ -95,7 +95,7 @@ async def get_policy(cmd: msg.GetPolicy, deps: BookingDeps) -> msg.PolicyReply:
 
 
 async def update_policy(cmd: msg.UpdatePolicy, deps: BookingDeps) -> msg.PolicyReply:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         current = await policies.get(uow, tenant_id, cmd.policy_id, for_update=True)
         if current is None:
@@ -123,7 +123,7 @@ async def update_policy(cmd: msg.UpdatePolicy, deps: BookingDeps) -> msg.PolicyR
 
 
 async def delete_policy(cmd: msg.DeletePolicy, deps: BookingDeps) -> msg.PolicyDeleted:
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         if not await policies.delete(uow, tenant_id, cmd.policy_id):
             raise POLICY_NOT_FOUND

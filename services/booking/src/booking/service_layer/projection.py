@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from booking.adapters import owners
-from booking.service_layer.deps import BookingDeps, tenant_of
+from booking.service_layer.deps import BookingDeps
 from contracts import identity as ident
 from contracts import owners as owner_msg
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
-from cortex_runtime.errors import ServiceError
+from cortex_runtime.errors import ServiceError, require_tenant
 
 
 async def project_settings(uow: UnitOfWork, settings: ident.TenantSettings) -> bool:
@@ -47,7 +47,7 @@ async def apply_owner_settings(
 ) -> ident.OwnerSettingsApplied:
     """Read-your-writes: the settings identity just committed, applied before the gateway
     answers the change (the event that follows finds nothing newer)."""
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     if cmd.settings.tenant_id != tenant_id:
         raise ServiceError(
             ErrorKind.INVALID, "tenant_mismatch", "The settings are not the caller's tenant's."
@@ -65,7 +65,7 @@ async def owner_calendars_changed(
     """Every replica's cached free/busy answers for the owner become stale at once: an
     answer is served only under the ``calendars_version`` it was filled under, and
     availability reads the owner's row (with that version) on every request anyway."""
-    tenant_id = tenant_of(cmd)
+    tenant_id = require_tenant(cmd)
     async with deps.uow() as uow:
         version = await owners.bump_calendars_version(uow, tenant_id)
         await uow.commit()
