@@ -70,6 +70,12 @@ def breaking_changes(
             problems += breaking_changes(
                 old_value, new_value, f"{path}{field}.", (old_root, new_root)
             )
+        elif (old_items := _object_items(old_value, old_root)) is not None and (
+            new_items := _object_items(new_value, new_root)
+        ) is not None:
+            problems += breaking_changes(
+                old_items, new_items, f"{path}{field}[].", (old_root, new_root)
+            )
         elif _types(old_field, old_root) != _types(new_props[field], new_root):
             problems.append(f"{path}{field}: type changed")
     for field in set(new.get("required", [])) - set(old.get("required", [])):
@@ -79,6 +85,14 @@ def breaking_changes(
 
 def _is_object(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "object" and "properties" in schema
+
+
+def _object_items(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
+    """The object a list holds, when it is a list of objects (compared field by field)."""
+    if schema.get("type") != "array" or not isinstance(schema.get("items"), dict):
+        return None
+    items = _resolve(schema["items"], root)
+    return items if _is_object(items) else None
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -127,6 +141,31 @@ def test_the_checker_compares_nested_values_field_by_field() -> None:
         {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}}, "required": ["a", "n"]}
     )
     assert breaking_changes(old, required) == ["v.n: newly required"]
+
+
+def test_the_checker_compares_the_values_of_a_list_field_by_field() -> None:
+    def listing(inner: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "properties": {"vs": {"type": "array", "items": {"$ref": "#/$defs/V"}}},
+            "required": ["vs"],
+            "$defs": {"V": {"type": "object", **inner}},
+        }
+
+    old = listing({"properties": {"a": {"type": "string"}}, "required": ["a"]})
+    added = listing(
+        {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}}, "required": ["a"]}
+    )
+    assert breaking_changes(old, added) == []
+    assert breaking_changes(old, listing({"properties": {}, "required": []})) == ["vs[].a: removed"]
+    assert breaking_changes(
+        old, listing({"properties": {"a": {"type": "integer"}}, "required": ["a"]})
+    ) == ["vs[].a: type changed"]
+    required = listing(
+        {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}}, "required": ["a", "n"]}
+    )
+    assert breaking_changes(old, required) == ["vs[].n: newly required"]
+    strings: dict[str, Any] = {"properties": {"vs": {"type": "array", "items": {"type": "string"}}}}
+    assert breaking_changes(old, strings) == ["vs: type changed"]
 
 
 def test_the_checker_sees_breaking_changes() -> None:
