@@ -133,19 +133,34 @@ class GetFreeBusy(Message):
         default=False, description="Ask the providers what changed first (the saga's prepare)"
     )
     deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
+    explain: bool = Field(
+        default=False,
+        description=(
+            "List every event behind the busy time (not only the first 50), to explain it: "
+            "ask a day or a few"
+        ),
+    )
 
 
 class BusyEvent(Value):
     start: datetime
     end: datetime
     summary: str
+    calendar_id: str = Field(default="", description="The calendar it is on (CalendarInfo.id)")
+    calendar_name: str = ""
+    booking_id: str | None = Field(
+        default=None, description="The booking this event was written for, when Cortex wrote it"
+    )
 
 
 class FreeBusy(Message):
     busy: list[BusyInterval]
     events: list[BusyEvent] = Field(
         default_factory=list,
-        description="The events behind the busy time (first 50), to name a clash",
+        description=(
+            "The events behind the busy time, by start (the first 50; all of them with "
+            "explain), to name a clash"
+        ),
     )
     sources: list[SourceStatus]
     unknown: list[BusyInterval] = Field(
@@ -168,6 +183,21 @@ class BookingEventWritten(Message):
     provider: Provider | None = Field(description="None when no calendar receives bookings")
     calendar_id: str | None
     uid: str | None
+
+
+class MoveBookingEvent(Message):
+    """Move the booking's event to new times in place (same UID, same provider event)."""
+
+    booking_id: str = Field(max_length=100)
+    start: datetime
+    end: datetime
+    summary: str | None = Field(
+        default=None, max_length=300, description="A new summary; None keeps the event's"
+    )
+    description: str | None = Field(
+        default=None, max_length=5000, description="A new description; None keeps the event's"
+    )
+    deadline: datetime | None = Field(default=None, description=DEADLINE_DESCRIPTION)
 
 
 class DeleteBookingEvent(Message):
@@ -245,6 +275,10 @@ WRITE_BOOKING_EVENT: Final[Rpc[WriteBookingEvent, BookingEventWritten]] = Rpc(
     subjects.command(CALENDARS, "write_booking_event"), WriteBookingEvent, BookingEventWritten,
     "Create the booking's event on the receiving calendar (the booking id is its UID)",
 )  # fmt: skip
+MOVE_BOOKING_EVENT: Final[Rpc[MoveBookingEvent, BookingEventWritten]] = Rpc(
+    subjects.command(CALENDARS, "move_booking_event"), MoveBookingEvent, BookingEventWritten,
+    "Move the booking's event to new times in place: same UID and provider event, no second one",
+)  # fmt: skip
 DELETE_BOOKING_EVENT: Final[Rpc[DeleteBookingEvent, BookingEventDeleted]] = Rpc(
     subjects.command(CALENDARS, "delete_booking_event"), DeleteBookingEvent, BookingEventDeleted,
     "Delete the booking's event (compensation or cancellation)",
@@ -275,6 +309,7 @@ CALENDAR_SYNCED: Final = EventSpec(
 RPCS: Final = (
     CONNECT_CALDAV, LIST_CONNECTIONS, UPDATE_CALENDAR, DISCONNECT, START_OAUTH, COMPLETE_OAUTH,
     SYNC_NOW, GET_FREE_BUSY, WRITE_BOOKING_EVENT, DELETE_BOOKING_EVENT, APPLY_OWNER_SETTINGS,
+    MOVE_BOOKING_EVENT,
 )  # fmt: skip
 EVENTS: Final = (
     CALENDAR_CONNECTED, CALENDAR_DISCONNECTED, CALENDAR_SYNC_FAILED, CALENDAR_EXPIRED,
