@@ -1,4 +1,5 @@
-"""The activity table, the tenant's feed: typed rows in, typed rows out (SQLAlchemy Core)."""
+"""The activity table, the tenant's feed: typed rows in, typed rows out (SQLAlchemy Core
+statements; an item is :class:`identity.adapters.tables.ActivityRow`, a SQLModel data model)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cortex_runtime.database import UnitOfWork
-from identity.adapters.tables import activity
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityRow:
-    seq: int
-    type: str
-    summary: str
-    occurred_at: datetime
-    ids: dict[str, str]
+from identity.adapters.tables import ActivityRow, activity, columns_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +27,7 @@ async def newest_first(
     """Up to ``limit`` items, newest first by when they happened (consumers store in any
     order), strictly before ``before`` when given."""
     query = (
-        sa.select(
-            activity.c.seq,
-            activity.c.type,
-            activity.c.summary,
-            activity.c.occurred_at,
-            activity.c.ids,
-        )
+        sa.select(*columns_of(activity, ActivityRow))
         .where(activity.c.tenant_id == tenant_id)
         .order_by(activity.c.occurred_at.desc(), activity.c.seq.desc())
         .limit(limit)
@@ -51,7 +37,7 @@ async def newest_first(
             sa.tuple_(activity.c.occurred_at, activity.c.seq) < (before.occurred_at, before.seq)
         )
     rows = (await uow.execute(query)).all()
-    return [ActivityRow(**row._mapping) for row in rows]
+    return [ActivityRow.model_validate(row._mapping) for row in rows]
 
 
 async def add_once(

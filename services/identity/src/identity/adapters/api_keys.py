@@ -1,4 +1,5 @@
-"""The api_keys table: typed rows in, typed rows out (SQLAlchemy Core statements)."""
+"""The api_keys table: typed rows in, typed rows out (SQLAlchemy Core statements; a key's row
+is :class:`identity.adapters.tables.ApiKeyRow`, a SQLModel data model)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from cortex_runtime.database import UnitOfWork
-from identity.adapters.tables import api_keys, tenants
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRow:
-    """A key as its owner sees it (never its secret)."""
-
-    id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
+from identity.adapters.tables import ApiKeyRow, api_keys, columns_of, tenants
 
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """What verifying a presented key needs: the stored digest of its secret."""
+    """What verifying a presented key needs: the stored digest of its secret (a projection
+    of a key and its tenant read on every request, kept a plain dataclass: docs/architecture.md,
+    "SQLModel and Core")."""
 
     id: str
     tenant_id: str
@@ -38,13 +30,7 @@ class RevokedKey:
     prefix: str
 
 
-_INFO = (
-    api_keys.c.id,
-    api_keys.c.name,
-    api_keys.c.prefix,
-    api_keys.c.created_at,
-    api_keys.c.last_used_at,
-)
+_INFO = columns_of(api_keys, ApiKeyRow)
 
 
 async def insert(
@@ -59,7 +45,7 @@ async def insert(
             .returning(*_INFO)
         )
     ).one()
-    return ApiKeyRow(**row._mapping)
+    return ApiKeyRow.model_validate(row._mapping)
 
 
 async def count_live(uow: UnitOfWork, tenant_id: str) -> int:
@@ -80,7 +66,7 @@ async def list_live(uow: UnitOfWork, tenant_id: str) -> list[ApiKeyRow]:
         .where(api_keys.c.tenant_id == tenant_id, api_keys.c.revoked_at.is_(None))
         .order_by(api_keys.c.created_at, api_keys.c.id)
     )
-    return [ApiKeyRow(**row._mapping) for row in rows]
+    return [ApiKeyRow.model_validate(row._mapping) for row in rows]
 
 
 async def revoke(uow: UnitOfWork, key_id: str, tenant_id: str) -> RevokedKey | None:

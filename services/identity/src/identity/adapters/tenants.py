@@ -1,20 +1,17 @@
-"""The tenants table: typed rows in, typed rows out (SQLAlchemy Core statements)."""
+"""The tenants table: typed rows in, typed rows out (SQLAlchemy Core statements; the rows
+are :mod:`identity.adapters.tables`' SQLModel data models)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from cortex_runtime.database import UnitOfWork, constraint_name
-from identity.adapters.tables import tenants
-
-JsonObject = dict[str, object]
-"""A JSONB object as the driver returns it."""
+from identity.adapters.tables import NewTenant, TenantRow, tenants
 
 UniqueField = Literal["slug", "email", "external_id"]
 
@@ -34,37 +31,6 @@ class Taken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class TenantRow:
-    id: str
-    external_id: str | None
-    email: str
-    display_name: str
-    user_type: str
-    slug: str | None
-    open_scheduling: bool
-    timezone: str
-    working_hours: JsonObject
-    booking_rules: JsonObject
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class NewTenant:
-    id: str
-    external_id: str | None
-    email: str
-    display_name: str
-    user_type: str
-    slug: str | None
-    timezone: str
-    working_hours: JsonObject
-    booking_rules: JsonObject
-
-
-@dataclass(frozen=True, slots=True)
 class DeletedTenant:
     id: str
     version: int
@@ -78,7 +44,7 @@ class PublicPage:
 
 
 def _row(row: sa.Row[tuple[object, ...]]) -> TenantRow:
-    return TenantRow(**row._mapping)
+    return TenantRow.model_validate(row._mapping)
 
 
 def _taken(exc: IntegrityError) -> Exception:

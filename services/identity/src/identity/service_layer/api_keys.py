@@ -9,7 +9,7 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError, require_tenant
 from identity.adapters import api_keys
-from identity.adapters.api_keys import ApiKeyRow
+from identity.adapters.tables import ApiKeyRow
 from identity.domain import keys
 from identity.service_layer.deps import IdentityDeps
 from identity.service_layer.tenancy import invalid, live_tenant

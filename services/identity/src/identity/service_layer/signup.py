@@ -6,6 +6,7 @@ from contracts import identity as msg
 from contracts.formats import IdPrefix, InvalidValue, new_id, parse_email
 from cortex_runtime.database import UnitOfWork
 from identity.adapters import tenants
+from identity.adapters.tables import NewTenant
 from identity.domain import rules
 from identity.service_layer.api_keys import add_key
 from identity.service_layer.deps import IdentityDeps
@@ -39,7 +40,7 @@ async def provision_in(uow: UnitOfWork, cmd: msg.ProvisionTenant) -> msg.TenantP
     display_name = rules.first_display_name(cmd.display_name, email)
     row = await tenants.insert(
         uow,
-        tenants.NewTenant(
+        NewTenant(
             id=new_id(IdPrefix.TENANT),
             external_id=cmd.external_id,
             email=email,

@@ -8,7 +8,7 @@ from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError
 from identity.adapters import tenants
-from identity.adapters.tenants import TenantRow
+from identity.adapters.tables import TenantRow
 
 SLUG_TAKEN = ServiceError(ErrorKind.CONFLICT, "slug_taken", "That slug is already taken.")
 EMAIL_TAKEN = ServiceError(
