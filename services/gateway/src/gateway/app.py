@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 from fastapi import FastAPI
 
@@ -32,6 +33,22 @@ from gateway.toon import ToonResponses
 log = logging.getLogger(__name__)
 
 __all__ = ["REQUEST_ID_HEADER", "create_app"]
+
+
+# the REST routes, in the order the OpenAPI document lists them
+ROUTERS: Final = (
+    health.router,
+    identity_routes.router,
+    keys.router,
+    settings_routes.router,
+    calendars.router,
+    bookings.public,
+    bookings.owner,
+    callers_policies.router,
+    toon.router,
+    billing_routes.router,
+    dashboard.router,
+)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -105,17 +122,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.add_middleware(RequestId)
 
-    app.include_router(health.router)
-    app.include_router(identity_routes.router)
-    app.include_router(keys.router)
-    app.include_router(settings_routes.router)
-    app.include_router(calendars.router)
-    app.include_router(bookings.public)
-    app.include_router(bookings.owner)
-    app.include_router(callers_policies.router)
-    app.include_router(toon.router)
-    app.include_router(billing_routes.router)
-    app.include_router(dashboard.router)
+    for router in ROUTERS:
+        app.include_router(router)
     a2a_pages.mount(app)  # A2A on every public page
     mcp = mount_mcp(app, settings)  # its session manager runs in the lifespan
     return app

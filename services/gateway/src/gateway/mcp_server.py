@@ -308,6 +308,12 @@ def build_mcp() -> MCPServer:
         ),
     )
 
+    for register in (_public_tools, _settings_tools, _booking_tools, _account_tools, _time_tools):
+        register(mcp)
+    return mcp
+
+
+def _public_tools(mcp: MCPServer) -> None:
     # --- public -------------------------------------------------------------------------------
 
     @mcp.tool(annotations=READ)
@@ -385,6 +391,8 @@ def build_mcp() -> MCPServer:
 
         return await _answer(format, work())
 
+
+def _settings_tools(mcp: MCPServer) -> None:
     # --- the owner's settings -------------------------------------------------------------
 
     @mcp.tool(annotations=READ)
@@ -476,6 +484,8 @@ def build_mcp() -> MCPServer:
 
         return await _answer(format, work())
 
+
+def _booking_tools(mcp: MCPServer) -> None:
     # --- the owner's availability and bookings ---------------------------------------------
 
     @mcp.tool(annotations=READ)
@@ -601,6 +611,8 @@ def build_mcp() -> MCPServer:
 
         return await _answer(format, work())
 
+
+def _account_tools(mcp: MCPServer) -> None:
     # --- calendars, callers, policies, dashboard, activity ----------------------------------
 
     @mcp.tool(annotations=READ)
@@ -732,9 +744,6 @@ def build_mcp() -> MCPServer:
             return await cap.list_activity(await owner_caller(ctx), limit, cursor)
 
         return await _answer(format, work())
-
-    _time_tools(mcp)
-    return mcp
 
 
 def _about(model: type[BaseModel], name: str) -> Any:

@@ -600,25 +600,19 @@ def _parse_rule(body: str, text: str, start_wall: datetime) -> rrule:
     return rule
 
 
-def expand_rrule(
-    rule_text: str,
-    dtstart: datetime,
-    timezone: str,
-    count: int | None = None,
-    until: datetime | None = None,
-) -> Occurrences:
-    tz = zone(timezone)
-    if count is not None and until is not None:
-        raise TemporalError("Send count or until, not both.")
-    if count is not None and not 1 <= count <= MAX_OCCURRENCES:
-        raise TemporalError(f"count must be 1 to {MAX_OCCURRENCES}.")
+def _start_wall(dtstart: datetime, tz: ZoneInfo) -> datetime:
+    """dtstart as a wall time in ``tz`` (a naive one is one already), to the second."""
     if dtstart.tzinfo is None or dtstart.utcoffset() is None:
-        start_wall = dtstart.replace(tzinfo=None)
-    else:
-        start_wall = local_wall(dtstart, tz)
-    start_wall = start_wall.replace(microsecond=0)
-    # the rule's own UNTIL is applied here (as an instant), so a UTC one works with a wall
-    # time dtstart
+        return dtstart.replace(tzinfo=None, microsecond=0)
+    return local_wall(dtstart, tz).replace(microsecond=0)
+
+
+def _take_bounds(
+    rule_text: str, tz: ZoneInfo, until: datetime | None
+) -> tuple[str, datetime | None, int | None]:
+    """The rule without its UNTIL and COUNT, which are applied here (UNTIL as an instant,
+    so a UTC one works with a wall-time dtstart): the body, the earliest bound (the rule's
+    UNTIL or ``until``) and the rule's COUNT."""
     body = rule_text.strip()
     if body.upper().startswith("RRULE:"):
         body = body[6:]
@@ -632,7 +626,6 @@ def expand_rrule(
             bounds.append(local_instant(until.replace(tzinfo=None), tz))
         else:
             bounds.append(until.astimezone(UTC))
-    bound = min(bounds) if bounds else None
     rule_count: int | None = None
     found = _COUNT.search(body)
     if found is not None:
@@ -640,28 +633,24 @@ def expand_rrule(
             raise TemporalError(f"COUNT={found.group(1)} is not a whole number of at least 1.")
         rule_count = int(found.group(1))
         body = (body[: found.start()] + body[found.end() :]).strip().strip(";")
-    # the rule's COUNT and UNTIL are applied here; dateutil gets the search horizon as UNTIL
     if not body:
         raise TemporalError("Send one RRULE with its FREQ, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=4.")
-    if start_wall.year + SEARCH_YEARS > 9999:
-        horizon = datetime(9999, 12, 31, 23, 59, 59)
-    else:
-        horizon = start_wall + relativedelta(years=SEARCH_YEARS)
-    rule = _parse_rule(f"{body};UNTIL={horizon:%Y%m%dT%H%M%S}", rule_text, start_wall)
-    rule = _bounded(rule, horizon.year)
-    limits = [n for n in (count, rule_count) if n is not None]
-    limit = min(limits) if limits else None
+    return body, min(bounds) if bounds else None, rule_count
+
+
+def _occurrences(
+    rule: rrule, tz: ZoneInfo, bound: datetime | None, limit: int | None
+) -> list[Occurrence]:
+    """The rule's wall times resolved in ``tz``, up to ``bound`` and ``limit``."""
     occurrences: list[Occurrence] = []
     seen: set[datetime] = set()
     try:
         for wall in rule:
             instant, resolution = _resolve(wall, tz)
-            if bound is not None and instant > bound:
+            if (bound is not None and instant > bound) or len(occurrences) == limit:
                 break
             if instant in seen:  # walls in one skipped hour all move to the transition
                 continue
-            if len(occurrences) == limit:
-                break
             if len(occurrences) == MAX_OCCURRENCES:
                 raise TemporalError(
                     f"The rule has more than {MAX_OCCURRENCES} occurrences: add COUNT or "
@@ -683,6 +672,32 @@ def expand_rrule(
         if isinstance(error, TemporalError):
             raise
         raise TemporalError(f"The RRULE cannot be expanded: {error}.") from None
+    return occurrences
+
+
+def expand_rrule(
+    rule_text: str,
+    dtstart: datetime,
+    timezone: str,
+    count: int | None = None,
+    until: datetime | None = None,
+) -> Occurrences:
+    tz = zone(timezone)
+    if count is not None and until is not None:
+        raise TemporalError("Send count or until, not both.")
+    if count is not None and not 1 <= count <= MAX_OCCURRENCES:
+        raise TemporalError(f"count must be 1 to {MAX_OCCURRENCES}.")
+    start_wall = _start_wall(dtstart, tz)
+    body, bound, rule_count = _take_bounds(rule_text, tz, until)
+    # dateutil gets the search horizon as UNTIL
+    if start_wall.year + SEARCH_YEARS > 9999:
+        horizon = datetime(9999, 12, 31, 23, 59, 59)
+    else:
+        horizon = start_wall + relativedelta(years=SEARCH_YEARS)
+    rule = _parse_rule(f"{body};UNTIL={horizon:%Y%m%dT%H%M%S}", rule_text, start_wall)
+    rule = _bounded(rule, horizon.year)
+    limits = [n for n in (count, rule_count) if n is not None]
+    occurrences = _occurrences(rule, tz, bound, min(limits) if limits else None)
     return Occurrences(
         timezone=tz.key,
         rrule=rule_text,
