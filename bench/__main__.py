@@ -22,7 +22,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import s1_availability, s2_booking, s3_conflict, s4_rpc, s5_settings, s6_toon, s8_mcp
+from bench import (
+    s1_availability,
+    s2_booking,
+    s3_conflict,
+    s4_rpc,
+    s5_settings,
+    s6_toon,
+    s8_mcp,
+    s9_identity_rows,
+)
 from bench.common import bench_stack, make_owner, row
 from bench.s7_memory import RssSampler
 
@@ -86,7 +95,8 @@ def _errors(figures: Any) -> int:
     return sum(_errors(part) for part in figures.values() if isinstance(part, dict))
 
 
-SCENARIOS = ("S4", "S5", "S1", "S2", "S3", "S6", "S8")  # in the order they run; S7 covers them
+# in the order they run; S7 covers them
+SCENARIOS = ("S4", "S5", "S9", "S1", "S2", "S3", "S6", "S8")
 
 
 def selection(argv: list[str]) -> tuple[str, ...]:
@@ -130,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             "s5": {"concurrency": s5_settings.CONCURRENCY, "duration_s": s5_settings.DURATION_S},
             "s8": {"concurrency": s8_mcp.CONCURRENCY, "rounds": s8_mcp.ROUNDS,
                    "requests_each_round": s8_mcp.PER_ROUND, "warmup_each": s8_mcp.WARMUP},
+            "s9": {"rounds": s9_identity_rows.ROUNDS, "reads_each_round": s9_identity_rows.READS,
+                   "feed_pages_each_round": s9_identity_rows.PAGES},
             "scenarios_run": list(chosen),
             "load_generator": "httpx.AsyncClient, N asyncio workers, in this process",
         }  # fmt: skip
@@ -160,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 attempt("S4", lambda: asyncio.run(s4_rpc.run(stack.nats_url)))
                 reader = make_owner(stack)
                 attempt("S5", lambda: asyncio.run(s5_settings.run(gateway, reader)))
+                attempt("S9", lambda: s9_identity_rows.run(stack.postgres))
                 attempt("S1", lambda: s1_availability.run_all(gateway, reader, Path(tmp), say))
                 booker = make_owner(
                     stack, start="00:00", end="24:00", max_advance_days=365, buffer_minutes=0
