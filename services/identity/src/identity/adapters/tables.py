@@ -10,10 +10,11 @@ Each table is a pair of classes with one list of fields:
   own :data:`metadata`, and the type ORM statements load; :class:`Tenant`, :class:`ApiKey`,
   :class:`Activity`.
 
-A table model's instance costs several times a data model's to build (SQLAlchemy
-instruments every attribute), and an ORM read on the unit of work's session costs more
-again: ``python -m bench S9`` measures both, and docs/architecture.md ("SQLModel and Core")
-says why statements stay Core. Every column names its SQL type, nullability and server
+Built from Core results, a page of table-model instances costs twice the data-model rows
+(SQLAlchemy instruments each attribute as it is set), and an ORM read on the unit of work's
+session costs more CPU than Core on the hot reads and leaves its objects in the session:
+``python -m bench S9`` measures them, docs/architecture.md ("SQLModel and Core") has the
+figures and says why statements stay Core. Every column names its SQL type, nullability and server
 default as the migrations (written by hand, frozen) create it;
 ``tests/integration/test_identity_schema.py`` checks the two agree.
 """
