@@ -4,8 +4,8 @@ Calendars and billing are one plain object (:class:`Participants`) behind the de
 it keeps what each participant would hold (written events, reserved and committed quota),
 and can refuse, stall past the saga's timeout, or "crash" the saga (raise an exception
 nothing in the service catches, as a killed process leaves its row) at any call. Recovery
-is run in process. Every test ends by checking what the participants hold and what the
-outbox announced, so a compensation that was skipped or ran twice shows.
+is run in process. The tests check the row, what the participants hold in the end and
+what the outbox announced, so a compensation that was skipped or ran twice shows.
 """
 
 from __future__ import annotations
