@@ -485,6 +485,50 @@ async def test_google_create_and_delete_are_idempotent(
     assert changes.removed_uids == {uid}
 
 
+async def test_google_move_is_a_patch_of_the_same_event(
+    google: tuple[FakeGoogle, str], client: httpx.AsyncClient
+) -> None:
+    fake, base = google
+    calendar = google_client(client, fake, base)
+    uid = "bk_move_google"
+    created = await calendar.create_event(
+        ADA, uid, at(14, 9), at(14, 10), "Intro call", "Booked via Cortex", "eve@example.com"
+    )
+    assert created == uid  # its synced copy carries the UID
+
+    moved = await calendar.move_event(ADA, uid, at(14, 15), at(14, 16))
+    assert moved is not None
+    assert [(e.uid, e.start, e.end, e.summary) for e in moved] == [
+        (uid, at(14, 15), at(14, 16), "Intro call")
+    ]
+    [stored] = fake.events(ADA)  # one event, the same id: moved, not duplicated
+    assert stored["id"] == event_id_for_uid(uid)
+    assert stored["start"] == {"dateTime": "2025-03-14T15:00:00Z", "timeZone": "UTC"}
+    assert stored["end"] == {"dateTime": "2025-03-14T16:00:00Z", "timeZone": "UTC"}
+    assert stored["sequence"] == 1
+    assert stored["attendees"] == [{"email": "eve@example.com"}]
+    assert (stored["summary"], stored["description"]) == ("Intro call", "Booked via Cortex")
+    assert stored["extendedProperties"] == {"private": {"cortexUid": uid}}
+
+    # a sync lists it as the move answered it
+    window = await calendar.fetch_window(ADA, W_START, W_END)
+    assert window.events == moved
+
+    # where it is: the same answer, nothing changes; new texts replace the event's
+    assert await calendar.move_event(ADA, uid, at(14, 15), at(14, 16)) == moved
+    assert fake.events(ADA)[0]["sequence"] == 1
+    again = await calendar.move_event(ADA, uid, at(14, 9), at(14, 10), "Call", "Moved")
+    assert again is not None and [(e.start, e.summary) for e in again] == [(at(14, 9), "Call")]
+    [stored] = fake.events(ADA)
+    assert (stored["summary"], stored["description"], stored["sequence"]) == ("Call", "Moved", 2)
+
+    # no such event, or a deleted one: None
+    assert await calendar.move_event(ADA, "bk_never", at(14, 9), at(14, 10)) is None
+    await calendar.delete_event(ADA, uid)
+    assert await calendar.move_event(ADA, uid, at(14, 11), at(14, 12)) is None
+    assert fake.events(ADA) == []
+
+
 def test_google_event_ids() -> None:
     for uid in ("abc", "x" * 10, "ünïcødé@example.com", "040000008200E00074C5B7101A82E008"):
         event_id = event_id_for_uid(uid)
@@ -667,6 +711,67 @@ async def test_graph_create_and_delete_are_idempotent(
     await calendar.delete_event("AAMkCal1", uid)
     await calendar.delete_event("AAMkCal1", uid)
     assert fake.events("AAMkCal1") == []
+
+
+async def test_graph_move_is_a_patch_of_the_same_event(
+    graph: tuple[FakeGraph, str], client: httpx.AsyncClient
+) -> None:
+    fake, base = graph
+    calendar = graph_client(client, fake, base)
+    uid = "bk_move_graph"
+    created = await calendar.create_event(
+        "AAMkCal1", uid, at(14, 9), at(14, 10), "Intro call", "Booked", "eve@example.com"
+    )
+    [stored] = fake.events("AAMkCal1")
+    assert created == stored["id"]  # its synced copy carries the Graph id
+    # created again: the same answer
+    assert await calendar.create_event("AAMkCal1", uid, at(14, 9), at(14, 10), "x") == created
+    fake.prefer_headers.clear()
+
+    moved = await calendar.move_event("AAMkCal1", uid, at(14, 15), at(14, 16))
+    assert moved is not None
+    assert [(e.uid, e.start, e.end, e.summary) for e in moved] == [
+        (created, at(14, 15), at(14, 16), "Intro call")
+    ]
+    assert fake.prefer_headers == ['outlook.timezone="UTC"', 'outlook.timezone="UTC"']
+    [stored] = fake.events("AAMkCal1")  # one event, the same id: moved, not duplicated
+    assert stored["id"] == created
+    assert stored["start"]["dateTime"].startswith("2025-03-14T15:00:00")
+    assert stored["end"]["dateTime"].startswith("2025-03-14T16:00:00")
+    assert stored["attendees"] == [
+        {"emailAddress": {"address": "eve@example.com"}, "type": "required"}
+    ]
+    assert stored["subject"] == "Intro call"
+    assert stored["body"] == {"contentType": "text", "content": "Booked"}
+    assert stored["singleValueExtendedProperties"] == [{"id": UID_PROPERTY_ID, "value": uid}]
+
+    # a sync lists it as the move answered it
+    window = await calendar.fetch_window("AAMkCal1", W_START, W_END)
+    assert window.events == moved
+
+    # where it is: the same answer; new texts replace the event's
+    assert await calendar.move_event("AAMkCal1", uid, at(14, 15), at(14, 16)) == moved
+    again = await calendar.move_event("AAMkCal1", uid, at(14, 9), at(14, 10), "Call", "Moved")
+    assert again is not None and [(e.start, e.summary) for e in again] == [(at(14, 9), "Call")]
+    [stored] = fake.events("AAMkCal1")
+    assert (stored["subject"], stored["body"]["content"]) == ("Call", "Moved")
+
+    # no such event: None
+    assert await calendar.move_event("AAMkCal1", "bk_never", at(14, 9), at(14, 10)) is None
+    await calendar.delete_event("AAMkCal1", uid)
+    assert await calendar.move_event("AAMkCal1", uid, at(14, 9), at(14, 10)) is None
+
+    # a calendar the account may not change: refused, not "no such event"
+    fake.add_calendar(ADA, "AAMkRO", "Shared", can_edit=False)
+    fake.add_event(
+        "AAMkRO",
+        at(14, 9),
+        at(14, 10),
+        singleValueExtendedProperties=[{"id": UID_PROPERTY_ID, "value": "bk_ro"}],
+    )
+    with pytest.raises(ProviderError) as refused:
+        await calendar.move_event("AAMkRO", "bk_ro", at(14, 11), at(14, 12))
+    assert not isinstance(refused.value, CredentialsRejected | ProviderUnavailable)
 
 
 async def test_graph_uid_with_quote(

@@ -481,3 +481,90 @@ async def test_refused_refresh_expires_the_connection(
     await last_event(nats_url, msg.CALENDAR_DISCONNECTED.subject)  # the outbox caught up
     assert (await last_event(nats_url, msg.CALENDAR_EXPIRED.subject))[0] == expired_seq
     assert (await last_event(nats_url, msg.CALENDAR_SYNCED.subject))[0] == synced_seq
+
+
+async def test_a_booking_event_moves_in_place_and_free_busy_names_it(
+    rpc: RpcClient, seeded: Seeded, calendars_db: str
+) -> None:
+    info = await connect(rpc, seeded)
+    names = {c.id: c.name for c in info.calendars}
+    old, new = (at(1, 18), at(1, 18, 30)), (at(1, 20), at(1, 20, 30))
+    await rpc.call(
+        msg.WRITE_BOOKING_EVENT,
+        msg.WriteBookingEvent(
+            tenant_id=TENANT,
+            booking_id="bk_oauth_move",
+            start=old[0],
+            end=old[1],
+            summary="Intro call",
+            attendee_email="bob@example.com",
+        ),
+    )
+    evening = (at(1, 17), at(1, 21))
+    assert busy_of(await free_busy(rpc, live=True, span=evening)) == [old]
+    [before] = seeded.booking_events("bk_oauth_move")
+
+    moved = await rpc.call(
+        msg.MOVE_BOOKING_EVENT,
+        msg.MoveBookingEvent(
+            tenant_id=TENANT, booking_id="bk_oauth_move", start=new[0], end=new[1]
+        ),
+    )
+    assert (moved.provider, moved.calendar_id, moved.uid) == (
+        msg.Provider(seeded.provider),
+        seeded.booking_calendar,
+        "bk_oauth_move",
+    )
+    [after] = seeded.booking_events("bk_oauth_move")  # the same event, moved
+    assert after["id"] == before["id"]
+    assert after["start"]["dateTime"].startswith(new[0].strftime("%Y-%m-%dT%H:%M:%S"))
+    assert after.get("attendees") == before.get("attendees")
+    # the synced copy moved with it, before any sync; a sync agrees
+    assert busy_of(await free_busy(rpc, span=evening)) == [new]
+    assert busy_of(await free_busy(rpc, live=True, span=evening)) == [new]
+
+    # explained: every event of the range with its calendar; the booking's named
+    explained = await rpc.call(
+        msg.GET_FREE_BUSY,
+        msg.GetFreeBusy(tenant_id=TENANT, start=RANGE[0], end=RANGE[1], explain=True),
+    )
+    assert [(e.start, e.end) for e in explained.events] == sorted(
+        [*((e.start, e.end) for e in explained.events if e.booking_id is None), new]
+    )
+    assert [e.booking_id for e in explained.events if e.booking_id] == ["bk_oauth_move"]
+    assert all(names[e.calendar_id] == e.calendar_name for e in explained.events)
+    assert {e.summary: e.calendar_name for e in explained.events}["Team sync"] == "Team"
+    assert len(explained.events) == len(SEEDED_BUSY) + 2  # the all-day one hides a standup
+
+    # the record lost: the event is found by its UID on the receiving calendar and moved
+    await query(calendars_db, "DELETE FROM booking_events WHERE booking_id = 'bk_oauth_move'")
+    again = await rpc.call(
+        msg.MOVE_BOOKING_EVENT,
+        msg.MoveBookingEvent(
+            tenant_id=TENANT, booking_id="bk_oauth_move", start=old[0], end=old[1]
+        ),
+    )
+    assert again.uid == "bk_oauth_move"
+    [back] = seeded.booking_events("bk_oauth_move")
+    assert back["id"] == before["id"]
+    assert busy_of(await free_busy(rpc, span=evening)) == [old]
+    named = await rpc.call(
+        msg.GET_FREE_BUSY,
+        msg.GetFreeBusy(tenant_id=TENANT, start=evening[0], end=evening[1], explain=True),
+    )
+    assert [(e.booking_id, e.start) for e in named.events] == [("bk_oauth_move", old[0])]
+
+    # deleted, there is nothing to move
+    await rpc.call(
+        msg.DELETE_BOOKING_EVENT,
+        msg.DeleteBookingEvent(tenant_id=TENANT, booking_id="bk_oauth_move"),
+    )
+    with pytest.raises(ServiceError) as gone:
+        await rpc.call(
+            msg.MOVE_BOOKING_EVENT,
+            msg.MoveBookingEvent(
+                tenant_id=TENANT, booking_id="bk_oauth_move", start=new[0], end=new[1]
+            ),
+        )
+    assert gone.value.code == "booking_event_deleted"
+    assert seeded.booking_events("bk_oauth_move") == []

@@ -69,6 +69,10 @@ CASES: list[tuple[Callable[[Any, CalendarsDeps], Awaitable[Any]], Any]] = [
         ),
     ),
     (booking_events.delete_booking_event, msg.DeleteBookingEvent(booking_id="bk_1")),
+    (
+        booking_events.move_booking_event,
+        msg.MoveBookingEvent(booking_id="bk_1", start=NOW, end=NOW + timedelta(hours=1)),
+    ),
 ]
 
 

@@ -7,7 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calendars.domain.ical import PRODID, IcalError, event_ics, expand_ics, wall_clock_to_utc
+from calendars.domain.ical import (
+    PRODID,
+    IcalError,
+    event_ics,
+    expand_ics,
+    moved_ics,
+    wall_clock_to_utc,
+)
 from calendars.domain.intervals import busy_from_events
 from calendars.domain.remote import RemoteEvent
 
@@ -584,3 +591,59 @@ def test_event_ics_optional_parts_and_validation() -> None:
         event_ics("u", utc(2025, 10, 28, 15), utc(2025, 10, 28, 15), "Call")
     with pytest.raises(ValueError, match="timezone-aware"):
         event_ics("u", datetime(2025, 10, 28, 15), utc(2025, 10, 28, 16), "Call")
+
+
+# --- moving an event in place ---------------------------------------------------------
+
+
+def test_moved_ics_moves_in_place_and_bumps_the_sequence() -> None:
+    ics = event_ics(
+        "bk_1", utc(2030, 1, 7, 9), utc(2030, 1, 7, 10), "Call", "About it", "eve@example.com"
+    )
+    moved = moved_ics(ics, "bk_1", utc(2030, 1, 8, 14), utc(2030, 1, 8, 15))
+    assert moved is not None
+    [event] = expand_ics(moved, utc(2030, 1, 1), utc(2030, 2, 1))
+    assert (event.uid, event.start, event.end, event.summary) == (
+        "bk_1",
+        utc(2030, 1, 8, 14),
+        utc(2030, 1, 8, 15),
+        "Call",
+    )
+    assert "SEQUENCE:1" in moved and "DESCRIPTION:About it" in moved
+    assert "mailto:eve@example.com" in moved.replace("\r\n ", "")
+    # where it is already, with the same texts: nothing to write
+    assert moved_ics(moved, "bk_1", utc(2030, 1, 8, 14), utc(2030, 1, 8, 15)) is None
+    assert moved_ics(moved, "bk_1", utc(2030, 1, 8, 14), utc(2030, 1, 8, 15), "Call") is None
+    # new texts replace the event's (an empty description removes it)
+    again = moved_ics(moved, "bk_1", utc(2030, 1, 8, 14), utc(2030, 1, 8, 15), "Chat", "")
+    assert again is not None and "SEQUENCE:2" in again
+    assert "SUMMARY:Chat" in again and "DESCRIPTION" not in again
+
+
+def test_moved_ics_reads_zoned_times_and_durations() -> None:
+    ics = calendar(
+        """
+        UID:zoned
+        DTSTAMP:20300101T000000Z
+        DTSTART;TZID=Europe/Berlin:20300107T100000
+        DURATION:PT30M
+        SEQUENCE:4
+        SUMMARY:Zoned
+        """
+    )
+    start = datetime(2030, 1, 7, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert moved_ics(ics, "zoned", start, start + timedelta(minutes=30)) is None
+    moved = moved_ics(ics, "zoned", start + timedelta(hours=1), start + timedelta(hours=2))
+    assert moved is not None and "DURATION" not in moved and "SEQUENCE:5" in moved
+    [event] = expand_ics(moved, utc(2030, 1, 1), utc(2030, 2, 1))
+    assert (event.start, event.end) == (utc(2030, 1, 7, 10), utc(2030, 1, 7, 11))
+
+
+def test_moved_ics_refuses_what_it_cannot_move() -> None:
+    ics = event_ics("bk_1", utc(2030, 1, 7, 9), utc(2030, 1, 7, 10), "Call")
+    with pytest.raises(IcalError):
+        moved_ics(ics, "bk_other", utc(2030, 1, 7, 11), utc(2030, 1, 7, 12))
+    with pytest.raises(ValueError, match="after start"):
+        moved_ics(ics, "bk_1", utc(2030, 1, 7, 12), utc(2030, 1, 7, 11))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        moved_ics(ics, "bk_1", datetime(2030, 1, 7, 11), utc(2030, 1, 7, 12))

@@ -9,6 +9,10 @@ Serves (below :data:`API_PREFIX`, so ``base_url`` is ``<server>/calendar/v3``):
   The last page carries ``nextSyncToken``.
 * ``GET /calendars/{id}/events/{eventId}`` and ``.../{eventId}/instances``
 * ``POST /calendars/{id}/events`` (``events.insert``: an ``id`` already used is 409)
+* ``PATCH /calendars/{id}/events/{eventId}`` (``events.patch``: patch semantics, objects
+  merged field by field, arrays replaced, ``null`` clears a field; ``id``/``iCalUID`` kept;
+  a change of ``start``/``end`` bumps ``sequence``; 404 unknown; a cancelled event is
+  patched and stays cancelled unless the patch sets ``status``)
 * ``DELETE /calendars/{id}/events/{eventId}`` (204; 410 when already deleted; 404 unknown)
 
 plus ``/authorize`` and ``/token`` (:class:`cortex_dev.fakes.server.FakeOAuth`, with an
@@ -69,6 +73,19 @@ def _instant(value: dict[str, Any], zone: tzinfo) -> datetime:
     return datetime.combine(date.fromisoformat(value["date"]), time(), zone)
 
 
+def _merged(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Patch semantics: objects merged field by field, anything else replaced, null clears."""
+    out = copy.deepcopy(data)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def _parse_bool(value: str | None, default: bool) -> bool:
     return default if value is None else value.lower() == "true"
 
@@ -127,6 +144,7 @@ class FakeGoogle:
                 Route(f"{api}/calendars/{{cal}}/events", self._insert, methods=["POST"]),
                 Route(f"{api}/calendars/{{cal}}/events/{{eid}}", self._get, methods=["GET"]),
                 Route(f"{api}/calendars/{{cal}}/events/{{eid}}", self._delete, methods=["DELETE"]),
+                Route(f"{api}/calendars/{{cal}}/events/{{eid}}", self._patch, methods=["PATCH"]),
                 Route(
                     f"{api}/calendars/{{cal}}/events/{{eid}}/instances",
                     self._instances,
@@ -485,3 +503,34 @@ class FakeGoogle:
                 return _error(410, "Resource has been deleted", "deleted")
             self._cancel(calendar.id, event_id)
         return Response(status_code=204)
+
+    async def _patch(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Parse Error", "parseError")
+        if not isinstance(body, dict):
+            return _error(400, "Parse Error", "parseError")
+        with self._lock:
+            calendar, error = self._calendar(request)
+            if calendar is None:
+                return error or _error(404, "Not Found", "notFound")
+            if calendar.access_role not in {"owner", "writer"}:
+                return _error(403, "Forbidden", "forbidden")
+            stored = self._state.events[calendar.id].get(request.path_params["eid"])
+            if stored is None:
+                return _error(404, "Not Found", "notFound")
+            data = _merged(stored.data, body)
+            for name in ("kind", "id", "iCalUID"):  # not changed by a patch
+                if name in stored.data:
+                    data[name] = stored.data[name]
+            try:
+                _instant(data["start"], calendar.zone)
+                _instant(data["end"], calendar.zone)
+            except (KeyError, TypeError, ValueError):
+                return _error(400, "Invalid start or end.", "invalid")
+            if (data["start"], data["end"]) != (stored.data["start"], stored.data["end"]):
+                data["sequence"] = int(stored.data.get("sequence", 0)) + 1
+            stored.data = data
+            stored.seq = self._bump()
+            return JSONResponse(copy.deepcopy(data))

@@ -13,6 +13,8 @@ Serves (below :data:`API_PREFIX`, so ``base_url`` is ``<server>/v1.0``):
 * ``GET /me/calendars/{id}/events`` with ``$filter=singleValueExtendedProperties/Any(ep:
   ep/id eq '...' and ep/value eq '...')`` (the only filter understood)
 * ``POST /me/calendars/{id}/events`` (a ``transactionId`` seen before returns that event)
+* ``PATCH /me/calendars/{id}/events/{eventId}`` (the given properties replaced, ``id``
+  and ``iCalUId`` kept; 200 with the event; 404 ``ErrorItemNotFound``)
 * ``DELETE /me/calendars/{id}/events/{eventId}`` (204; 404 ``ErrorItemNotFound``)
 
 plus ``/authorize`` and ``/token`` (:class:`cortex_dev.fakes.server.FakeOAuth`; refresh
@@ -144,6 +146,7 @@ class FakeGraph:
                 Route(f"{api}/calendars/{{cal}}/events", self._list_events, methods=["GET"]),
                 Route(f"{api}/calendars/{{cal}}/events", self._create, methods=["POST"]),
                 Route(f"{api}/calendars/{{cal}}/events/{{eid}}", self._delete, methods=["DELETE"]),
+                Route(f"{api}/calendars/{{cal}}/events/{{eid}}", self._patch, methods=["PATCH"]),
             ]
         )
 
@@ -465,3 +468,30 @@ class FakeGraph:
                 return _error(403, "ErrorAccessDenied", "Access is denied.")
             self._remove(calendar.id, event_id)
         return Response(status_code=204)
+
+    async def _patch(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "RequestBodyRead", "Invalid JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "RequestBodyRead", "Invalid JSON.")
+        with self._lock:
+            calendar, error = self._calendar(request)
+            if calendar is None:
+                return error or _error(404, "ErrorItemNotFound", "Not found.")
+            stored = self._state.events[calendar.id].get(request.path_params["eid"])
+            if stored is None:
+                return _error(404, "ErrorItemNotFound", "The specified object was not found.")
+            if not calendar.can_edit:
+                return _error(403, "ErrorAccessDenied", "Access is denied.")
+            changes = {k: v for k, v in body.items() if k not in {"id", "iCalUId"}}
+            try:
+                for name in ("start", "end"):
+                    if name in changes:
+                        changes[name] = wire_time(_instant(changes[name]))
+            except (KeyError, TypeError, ValueError):
+                return _error(400, "ErrorInvalidRequest", "Bad start or end.")
+            stored.data.update(changes)
+            stored.seq = self._bump()
+            return JSONResponse(copy.deepcopy(stored.data))

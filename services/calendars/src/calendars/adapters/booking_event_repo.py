@@ -93,8 +93,11 @@ async def record(
     connection_id: str,
     remote_calendar_id: str,
     uid: str,
+    synced_uid: str | None = None,
 ) -> None:
-    """Record the booking's event as written (again, if it had been deleted)."""
+    """Record the booking's event as written (again, if it had been deleted), with the UID
+    its synced copy carries when that is not ``uid`` (None: ``uid``)."""
+    synced = None if synced_uid == uid else synced_uid
     await uow.execute(
         pg_insert(booking_events)
         .values(
@@ -103,8 +106,26 @@ async def record(
             connection_id=connection_id,
             remote_calendar_id=remote_calendar_id,
             uid=uid,
+            synced_uid=synced,
         )
-        .on_conflict_do_update(index_elements=["booking_id"], set_={"deleted_at": None})
+        .on_conflict_do_update(
+            index_elements=["booking_id"],
+            set_={
+                "deleted_at": None,
+                "connection_id": connection_id,
+                "remote_calendar_id": remote_calendar_id,
+                "synced_uid": synced,
+            },
+        )
+    )
+
+
+async def set_synced_uid(uow: UnitOfWork, booking_id: str, synced_uid: str | None) -> None:
+    """The UID the event's synced copy carries now (None: its own)."""
+    await uow.execute(
+        sa.update(booking_events)
+        .where(booking_events.c.booking_id == booking_id)
+        .values(synced_uid=synced_uid)
     )
 
 

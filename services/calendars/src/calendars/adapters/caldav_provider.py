@@ -3,6 +3,11 @@
 caldav's async client runs on httpx here; its session is replaced by the SSRF-safe
 client, so every request and every redirect hop is vetted and pinned. Changes are learned
 with ``sync-collection`` (RFC 6578): only changed objects are fetched.
+
+A booking's event is the resource ``<calendar>/<UID>.ics``: created by a PUT (a retry
+overwrites, never duplicates), moved by a PUT of the same resource with the new times and
+SEQUENCE one more (``If-Match`` its ETag: a change made meanwhile is read again), deleted
+by a DELETE.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from caldav.lib import error as caldav_error
 
 from calendars.adapters.providers import CredentialsRejected, ProviderUnavailable, SyncTokenExpired
 from calendars.adapters.ssrf import UrlRefused, shared_ssl_context
-from calendars.domain.ical import IcalError, event_ics, expand_ics
+from calendars.domain.ical import IcalError, event_ics, expand_ics, moved_ics
 from calendars.domain.remote import Changes, EventWindow, RemoteCalendar, RemoteEvent
 
 # caldav speaks the first of httpx2, httpxyz, httpx it can import, and httpx2 is installed
@@ -46,6 +51,14 @@ def _translate(exc: BaseException) -> Exception:
     if isinstance(exc, caldav_error.DAVError | IcalError | ValueError | KeyError):
         return ProviderUnavailable("The server did not answer like a CalDAV server.")
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+MOVE_ATTEMPTS = 3  # reads and conditional writes of a moved event changed meanwhile
+
+
+def _event_url(calendar: Any, uid: str) -> str:
+    """The resource of the event Cortex writes with this UID."""
+    return f"{str(calendar.url).rstrip('/')}/{uid}.ics"
 
 
 class CaldavProvider:
@@ -170,10 +183,10 @@ class CaldavProvider:
         summary: str,
         description: str = "",
         attendee_email: str = "",
-    ) -> None:
+    ) -> str:
         calendar = await self._calendar(calendar_id)
         ics = event_ics(uid, start, end, summary, description, attendee_email)
-        url = f"{str(calendar.url).rstrip('/')}/{uid}.ics"
+        url = _event_url(calendar, uid)
         try:
             # PUT to the UID's own resource name: a retry overwrites, never duplicates
             response = await self._session.put(
@@ -190,10 +203,72 @@ class CaldavProvider:
             raise ProviderUnavailable(
                 f"The CalDAV server refused the event ({response.status_code})."
             )
+        return uid
+
+    async def move_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> list[RemoteEvent] | None:
+        calendar = await self._calendar(calendar_id)
+        url = _event_url(calendar, uid)
+        for _ in range(MOVE_ATTEMPTS):
+            try:
+                current = await self._session.get(url, auth=self._auth)
+            except Exception as exc:
+                raise _translate(exc) from exc
+            if current.status_code in (401, 403):
+                raise CredentialsRejected("The CalDAV server rejected the username or password.")
+            if current.status_code in (404, 410):
+                return None
+            if current.status_code != 200:
+                raise ProviderUnavailable(
+                    f"The CalDAV server did not return the event ({current.status_code})."
+                )
+            try:
+                ics = moved_ics(current.content, uid, start, end, summary, description, self._tz)
+            except Exception as exc:
+                raise _translate(exc) from exc
+            if ics is None:  # already there
+                return self._as_synced(calendar, url, current.content, start, end)
+            headers = {"Content-Type": "text/calendar; charset=utf-8"}
+            if etag := current.headers.get("etag"):
+                headers["If-Match"] = etag  # unless changed since it was read
+            try:
+                response = await self._session.put(
+                    url, content=ics.encode(), headers=headers, auth=self._auth
+                )
+            except Exception as exc:
+                raise _translate(exc) from exc
+            if response.status_code == 412:
+                continue  # changed meanwhile: read it again
+            if response.status_code in (401, 403):
+                raise CredentialsRejected("The CalDAV server rejected the username or password.")
+            if response.status_code not in (200, 201, 204):
+                raise ProviderUnavailable(
+                    f"The CalDAV server refused the move ({response.status_code})."
+                )
+            return self._as_synced(calendar, url, ics, start, end)
+        raise ProviderUnavailable("The event kept changing on the CalDAV server; try again.")
+
+    def _as_synced(
+        self, calendar: Any, url: str, ics: str | bytes, start: datetime, end: datetime
+    ) -> list[RemoteEvent]:
+        """The moved event as a sync would store it (keyed by its resource's URL)."""
+        key = str(calendar.url.join(url))
+        try:
+            found = expand_ics(ics, start, end, self._tz)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return [dataclasses.replace(e, object_key=key) for e in found]
 
     async def delete_event(self, calendar_id: str, uid: str) -> None:
         calendar = await self._calendar(calendar_id)
-        url = f"{str(calendar.url).rstrip('/')}/{uid}.ics"
+        url = _event_url(calendar, uid)
         try:
             response = await self._session.delete(url, auth=self._auth)
         except Exception as exc:

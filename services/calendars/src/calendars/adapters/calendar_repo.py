@@ -102,6 +102,18 @@ async def add(
     )
 
 
+async def by_remote_id(uow: UnitOfWork, connection_id: str, remote_id: str) -> Calendar | None:
+    """The connection's calendar with this provider id."""
+    row = (
+        await uow.execute(
+            sa.select(*_COLUMNS).where(
+                calendars.c.connection_id == connection_id, calendars.c.remote_id == remote_id
+            )
+        )
+    ).first()
+    return None if row is None else _calendar(row)
+
+
 async def locked(uow: UnitOfWork, tenant_id: str, calendar_id: str) -> Calendar | None:
     """The tenant's calendar, locked for an update until the transaction ends."""
     row = (

@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from calendars.adapters.calendar_repo import Calendar
-from calendars.adapters.tables import calendars, connections, events
+from calendars.adapters.tables import booking_events, calendars, connections, events
 from calendars.domain.ical import wall_clock_span
 from calendars.domain.remote import RemoteEvent
+from contracts.calendars import Provider
+from contracts.formats import IdPrefix
 from cortex_runtime.database import UnitOfWork, advisory_lock
 
 
@@ -51,6 +53,9 @@ class Busy(NamedTuple):
     start_at: datetime
     end_at: datetime
     summary: str
+    calendar_id: str
+    calendar_name: str
+    booking_id: str | None  # the booking Cortex wrote this event for, if it did
 
 
 async def lock_calendar_events(uow: UnitOfWork, calendar_id: str) -> None:
@@ -95,6 +100,27 @@ async def delete_objects(uow: UnitOfWork, calendar_id: str, object_keys: Iterabl
             events.c.calendar_id == calendar_id, events.c.object_key.in_(object_keys)
         )
     )
+
+
+async def replace_copy(
+    uow: UnitOfWork,
+    calendar: Calendar,
+    uids: Iterable[str],
+    found: list[RemoteEvent],
+    zone: str,
+) -> None:
+    """Replace the stored copy of one event (its rows of these ``uids``, or of the objects
+    ``found`` comes from) with ``found``: a move Cortex made, stored at once."""
+    keys = {e.key for e in found}
+    await uow.execute(
+        sa.delete(events).where(
+            events.c.calendar_id == calendar.id,
+            sa.or_(
+                events.c.uid.in_({*uids, *(e.uid for e in found)}), events.c.object_key.in_(keys)
+            ),
+        )
+    )
+    await add(uow, calendar, found, zone)
 
 
 async def delete_all(uow: UnitOfWork, calendar_id: str) -> None:
@@ -152,11 +178,44 @@ async def sources(uow: UnitOfWork, tenant_id: str) -> list[Source]:
     return [Source._make(row) for row in rows]
 
 
+def _booking_of(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    """The booking whose recorded event is the stored event (one index probe)."""
+    return (
+        sa.select(booking_events.c.booking_id)
+        .where(booking_events.c.tenant_id == events.c.tenant_id, column == events.c.uid)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# The booking behind a stored event, looked up only where one can be: an event whose UID is
+# a booking id (CalDAV and Google list it by the UID Cortex gave it), by that id; an event of
+# a Graph calendar (listed by its Graph id), by the UID its synced copy was recorded with.
+# Other events cost no lookup.
+_BOOKING_ID = sa.case(
+    (
+        events.c.uid.startswith(f"{IdPrefix.BOOKING.value}_", autoescape=True),
+        _booking_of(booking_events.c.booking_id),
+    ),
+    (connections.c.provider == Provider.OUTLOOK.value, _booking_of(booking_events.c.synced_uid)),
+    else_=sa.null(),
+)
+
+
 async def busy(uow: UnitOfWork, tenant_id: str, start: datetime, end: datetime) -> list[Busy]:
-    """The events overlapping ``[start, end)`` that block time, of the calendars that count."""
+    """The events overlapping ``[start, end)`` that block time, of the calendars that count,
+    with their calendar and the booking behind each one Cortex wrote."""
     rows = await uow.execute(
-        sa.select(events.c.start_at, events.c.end_at, events.c.summary)
+        sa.select(
+            events.c.start_at,
+            events.c.end_at,
+            events.c.summary,
+            events.c.calendar_id,
+            calendars.c.name,
+            _BOOKING_ID,
+        )
         .join(calendars, calendars.c.id == events.c.calendar_id)
+        .join(connections, connections.c.id == calendars.c.connection_id)
         .where(
             events.c.tenant_id == tenant_id,
             calendars.c.contributes.is_(True),

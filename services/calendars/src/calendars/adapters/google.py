@@ -18,8 +18,12 @@ Wire format: https://developers.google.com/calendar/api/v3/reference
   Google then sets ``iCalUID`` to ``<id>@google.com`` (the API takes either an id or an
   iCalUID, not both), so the UID is also kept in the private extended property
   ``cortexUid`` and read back from there.
+* Moving (``events.patch`` of the same id: ``start``/``end``, and ``summary`` or
+  ``description`` when given; Google bumps the event's ``sequence``). A 404/410, or an
+  event already cancelled, is "no such event".
 * Invitations: with an attendee, creation and deletion use ``sendUpdates=all`` (Google
-  emails the attendee, as Microsoft does for Graph meetings); without, ``none``.
+  emails the attendee, as Microsoft does for Graph meetings); without, ``none``. A move
+  uses ``all``: only an event's attendees are told.
 * All-day events (``date``) span their dates in the calendar's time zone (the
   ``timeZone`` of the events list, else of the calendar list, else UTC). Times are
   returned in UTC; ``recurrence_id`` is the original start in UTC, ISO 8601.
@@ -366,7 +370,7 @@ class GoogleCalendar(CalendarProvider):
         summary: str,
         description: str = "",
         attendee_email: str = "",
-    ) -> None:
+    ) -> str:
         body: dict[str, Any] = {
             "id": event_id_for_uid(uid),
             "summary": summary,
@@ -385,10 +389,43 @@ class GoogleCalendar(CalendarProvider):
         )
         if response.status_code in {200, 201}:
             self._http.check_success_body(response)
-            return
+            return uid
         if response.status_code == 409:  # this UID's event already exists
-            return
+            return uid
         raise self._error(response, "create the event")
+
+    async def move_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> list[RemoteEvent] | None:
+        body: dict[str, Any] = {
+            "start": {"dateTime": _rfc3339(start), "timeZone": "UTC"},
+            "end": {"dateTime": _rfc3339(end), "timeZone": "UTC"},
+        }
+        if summary is not None:
+            body["summary"] = summary
+        if description is not None:
+            body["description"] = description
+        response = await self._http.request(
+            "PATCH",
+            self._events_url(calendar_id, event_id_for_uid(uid)),
+            params={"sendUpdates": "all"},
+            json=body,
+        )
+        if response.status_code in {404, 410}:
+            return None
+        if response.status_code != 200:
+            raise self._error(response, "move the event")
+        item = self._http.json(response)
+        if _str(item, "status") == "cancelled":  # deleted: nothing to move
+            return None
+        event = _event(item, self._zone_of(calendar_id, {}))
+        return [] if event is None else [event]
 
     async def delete_event(self, calendar_id: str, uid: str) -> None:
         response = await self._http.request(

@@ -24,7 +24,9 @@ Wire format: https://learn.microsoft.com/graph/api/resources/event
   ``$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '<uid>')``:
   :meth:`create_event` does nothing when an event with the UID exists, and posts with
   ``transactionId=<uid>`` so that Graph deduplicates a retried POST racing that check;
-  :meth:`delete_event` deletes every event carrying the UID (none: success).
+  :meth:`delete_event` deletes every event carrying the UID (none: success);
+  :meth:`move_event` PATCHes ``start``/``end`` (and ``subject``/``body`` when given) of
+  every event carrying it, in place (none: no such event; Graph tells the attendees).
 
 The adapter does not own the ``httpx.AsyncClient``: :meth:`GraphCalendar.aclose` leaves it
 open for its owner to close.
@@ -304,9 +306,9 @@ class GraphCalendar(CalendarProvider):
         summary: str,
         description: str = "",
         attendee_email: str = "",
-    ) -> None:
-        if await self._ids_with_uid(calendar_id, uid):
-            return
+    ) -> str:
+        if found := await self._ids_with_uid(calendar_id, uid):
+            return found[0]
         body: dict[str, Any] = {
             "subject": summary,
             "body": {"contentType": "text", "content": description},
@@ -322,10 +324,48 @@ class GraphCalendar(CalendarProvider):
         )
         if response.status_code in {200, 201}:
             self._http.check_success_body(response)
-            return
+            created = _str(self._http.json(response), "id") if response.content.strip() else ""
+            return created or await self._synced_uid(calendar_id, uid)
         if response.status_code == 409:
-            return
+            return await self._synced_uid(calendar_id, uid)
         raise self._http.refused(response, "create the event")
+
+    async def _synced_uid(self, calendar_id: str, uid: str) -> str:
+        """The id of the event carrying the UID (the UID when none is found)."""
+        found = await self._ids_with_uid(calendar_id, uid)
+        return found[0] if found else uid
+
+    async def move_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> list[RemoteEvent] | None:
+        body: dict[str, Any] = {"start": _graph_time(start), "end": _graph_time(end)}
+        if summary is not None:
+            body["subject"] = summary
+        if description is not None:
+            body["body"] = {"contentType": "text", "content": description}
+        moved: list[RemoteEvent] = []
+        found = False
+        for event_id in await self._ids_with_uid(calendar_id, uid):
+            response = await self._http.request(
+                "PATCH",
+                self._calendar_url(calendar_id, f"/events/{quote(event_id, safe='')}"),
+                json=body,
+                headers={"Prefer": PREFER_UTC},
+            )
+            if response.status_code in {404, 410}:  # deleted meanwhile
+                continue
+            if response.status_code != 200:
+                raise self._http.refused(response, "move the event")
+            found = True
+            if (event := _event(self._http.json(response), self._local)) is not None:
+                moved.append(event)
+        return moved if found else None
 
     async def delete_event(self, calendar_id: str, uid: str) -> None:
         for event_id in await self._ids_with_uid(calendar_id, uid):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from calendars.domain.remote import Changes, EventWindow, RemoteCalendar
+from calendars.domain.remote import Changes, EventWindow, RemoteCalendar, RemoteEvent
 
 
 class ProviderError(Exception):
@@ -52,8 +52,28 @@ class CalendarProvider(Protocol):
         summary: str,
         description: str = "",
         attendee_email: str = "",
-    ) -> None:
-        """Create the event with this UID; creating the same UID again changes nothing."""
+    ) -> str:
+        """Create the event with this UID; creating the same UID again changes nothing.
+
+        Returns the UID its synced copy carries (:attr:`RemoteEvent.uid` of what
+        :meth:`fetch_window` lists): the UID itself, except on Graph (the event's id)."""
+        ...
+
+    async def move_event(
+        self,
+        calendar_id: str,
+        uid: str,
+        start: datetime,
+        end: datetime,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> list[RemoteEvent] | None:
+        """Move the event with this UID to ``[start, end)`` in place: the same UID and
+        provider event, its attendee told as on creation; a ``summary`` or
+        ``description`` given replaces its own. Moving it to where it is changes nothing.
+
+        Returns the event as it now is, as :meth:`fetch_window` would list it (what its
+        synced copy becomes); None when no event has this UID."""
         ...
 
     async def delete_event(self, calendar_id: str, uid: str) -> None:

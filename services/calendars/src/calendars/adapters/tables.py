@@ -112,6 +112,14 @@ booking_events = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    # the UID its synced copy (events.uid) carries when it is not ``uid``: Graph's event id
+    sa.Column("synced_uid", sa.Text, nullable=True),
+    sa.Index(
+        "booking_events_synced_uid",
+        "tenant_id",
+        "synced_uid",
+        postgresql_where=sa.text("synced_uid IS NOT NULL"),
+    ),
 )
 
 # A booking event's delete, remembered: a write the saga issued before it (a late write,

@@ -337,3 +337,78 @@ def _mail_address(email: str) -> str:
     if cleaned.lower().startswith("mailto:"):
         cleaned = cleaned[len("mailto:") :].strip()
     return cleaned
+
+
+def moved_ics(
+    ics: str | bytes,
+    uid: str,
+    start: datetime,
+    end: datetime,
+    summary: str | None = None,
+    description: str | None = None,
+    default_tz: ZoneInfo | str = "UTC",
+) -> str | None:
+    """The calendar object with its event ``uid`` moved to ``[start, end)`` in place: the
+    same UID and everything else kept, DTSTART/DTEND written in UTC, SEQUENCE one more,
+    DTSTAMP now; a ``summary`` or ``description`` given replaces the event's.
+
+    None when the event already is there (with those texts): nothing to write. Raises
+    :class:`IcalError` when the object holds no single such event."""
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    if end <= start:
+        raise ValueError("end must be after start")
+    calendar = _parse(ics)
+    masters = [
+        event
+        for event in calendar.walk("VEVENT")
+        if str(event.get("UID", "")).strip() == uid and "RECURRENCE-ID" not in event
+    ]
+    if len(masters) != 1:
+        raise IcalError(f"The calendar object holds no single event {uid!r}")
+    event = masters[0]
+    _validate_event(event)
+    if _span(event, _zone(default_tz)) == (start.astimezone(UTC), end.astimezone(UTC)) and (
+        _texts_kept(event, summary, description)
+    ):
+        return None
+    sequence = _sequence(event)
+    for name in ("DTSTART", "DTEND", "DURATION", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE"):
+        event.pop(name, None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    event.add("dtstart", start.astimezone(UTC))
+    event.add("dtend", end.astimezone(UTC))
+    event.add("dtstamp", now)
+    event.add("last-modified", now)
+    event.add("sequence", sequence + 1)
+    if summary is not None:
+        event.pop("SUMMARY", None)
+        event.add("summary", summary)
+    if description is not None:
+        event.pop("DESCRIPTION", None)
+        if description:
+            event.add("description", description)
+    data: bytes = calendar.to_ical()
+    return data.decode("utf-8")
+
+
+def _span(event: Component, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The event's first ``[start, end)`` in UTC (DTEND, else DTSTART plus DURATION)."""
+    begin = _to_utc(_moment(event, "DTSTART"), tz)
+    if "DTEND" in event:
+        return begin, _to_utc(_moment(event, "DTEND"), tz)
+    duration = event.get("DURATION")
+    return begin, begin + (duration.dt if duration is not None else timedelta(0))
+
+
+def _texts_kept(event: Component, summary: str | None, description: str | None) -> bool:
+    return (summary is None or str(event.get("SUMMARY", "")) == summary) and (
+        description is None or str(event.get("DESCRIPTION", "")) == description
+    )
+
+
+def _sequence(event: Component) -> int:
+    try:
+        return max(int(str(event.get("SEQUENCE", 0)).strip() or 0), 0)
+    except ValueError:
+        return 0

@@ -30,6 +30,7 @@ HANDLERS: Final = (
     rpc(msg.GET_FREE_BUSY, free_busy.free_busy),
     # --- the saga's event writes
     rpc(msg.WRITE_BOOKING_EVENT, booking_events.write_booking_event),
+    rpc(msg.MOVE_BOOKING_EVENT, booking_events.move_booking_event),
     rpc(msg.DELETE_BOOKING_EVENT, booking_events.delete_booking_event),
     # --- the owner: its zone (floating and all-day times), its deletion
     rpc(msg.APPLY_OWNER_SETTINGS, owner.apply_owner_settings),

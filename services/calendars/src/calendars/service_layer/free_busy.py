@@ -12,9 +12,13 @@ from cortex_runtime.deadlines import refuse_if_past
 from cortex_runtime.errors import ServiceError, require_tenant
 
 KNOWN = {msg.ConnectionStatus.OK.value, msg.ConnectionStatus.SYNCING.value}
+NAMED = 50  # the events named without explain
 
 
 async def free_busy(cmd: msg.GetFreeBusy, deps: CalendarsDeps) -> msg.FreeBusy:
+    """The tenant's busy time over the range, how sure it is, and the events behind it (the
+    first 50 by start; every one with ``explain``), each with its calendar and, for one
+    Cortex wrote, its booking."""
     tenant = require_tenant(cmd)
     if cmd.end <= cmd.start:
         raise ServiceError(
@@ -53,10 +57,22 @@ async def free_busy(cmd: msg.GetFreeBusy, deps: CalendarsDeps) -> msg.FreeBusy:
     unknown = (
         [] if all(s.known for s in statuses) else [msg.BusyInterval(start=cmd.start, end=cmd.end)]
     )
-    named = sorted(rows, key=lambda r: (r.start_at, r.end_at))[:50]
+    named = sorted(rows, key=lambda r: (r.start_at, r.end_at, r.calendar_id))
+    if not cmd.explain:
+        named = named[:NAMED]
     return msg.FreeBusy(
         busy=[msg.BusyInterval(start=a, end=b) for a, b in busy],
-        events=[msg.BusyEvent(start=r.start_at, end=r.end_at, summary=r.summary) for r in named],
+        events=[
+            msg.BusyEvent(
+                start=r.start_at,
+                end=r.end_at,
+                summary=r.summary,
+                calendar_id=r.calendar_id,
+                calendar_name=r.calendar_name,
+                booking_id=r.booking_id,
+            )
+            for r in named
+        ],
         sources=statuses,
         unknown=unknown,
     )

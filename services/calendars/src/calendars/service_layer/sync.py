@@ -39,9 +39,15 @@ async def sync_connection(deps: CalendarsDeps, connection_id: str, live: bool = 
     calendar's events at a time across replicas: two syncs replacing the same events at once
     deadlocked on their rows.
     """
-    lock = _SYNCS.setdefault(connection_id, asyncio.Lock())
-    async with lock:
+    async with sync_lock(connection_id):
         return await _sync_connection(deps, connection_id, live)
+
+
+def sync_lock(connection_id: str) -> asyncio.Lock:
+    """The lock one sync of the connection holds in this process, from reading the provider
+    to storing what it read: a change stored under it is not overwritten by a sync that
+    read the provider before the change."""
+    return _SYNCS.setdefault(connection_id, asyncio.Lock())
 
 
 async def _sync_connection(deps: CalendarsDeps, connection_id: str, live: bool) -> bool:
@@ -70,7 +76,7 @@ async def _sync_connection(deps: CalendarsDeps, connection_id: str, live: bool) 
     return True
 
 
-async def _lock_calendar_for_write(uow: UnitOfWork, cal: Calendar) -> str | None:
+async def lock_calendar_for_write(uow: UnitOfWork, cal: Calendar) -> str | None:
     """Take the calendar's events lock; the owner's zone now, or None when the calendar
     is gone meanwhile (disconnected, tenant deleted): nothing is then written.
 
@@ -98,7 +104,7 @@ async def _sync_calendar(
         if changes is not None:
             if changes.changed_uids or changes.removed_uids or changes.sync_token != cal.sync_token:
                 async with deps.uow() as uow:
-                    zone = await _lock_calendar_for_write(uow, cal)
+                    zone = await lock_calendar_for_write(uow, cal)
                     if zone is None:
                         return
                     gone = changes.changed_uids | changes.removed_uids
@@ -110,7 +116,7 @@ async def _sync_calendar(
             return
     window = await provider.fetch_window(cal.remote_id, start, end)
     async with deps.uow() as uow:
-        zone = await _lock_calendar_for_write(uow, cal)
+        zone = await lock_calendar_for_write(uow, cal)
         if zone is None:
             return
         await event_repo.delete_all(uow, cal.id)
