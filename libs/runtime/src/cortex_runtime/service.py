@@ -207,8 +207,7 @@ class ServiceRuntime:
             self._relay.start()
         await messaging.reconcile_consumers(self.broker)
         self._tasks = [
-            asyncio.create_task(_forever(loop), name=getattr(loop, "__name__", "background"))
-            for loop in self._background
+            asyncio.create_task(_forever(loop), name=loop_name(loop)) for loop in self._background
         ]
         log.info("service ready", extra={"instance": self.instance})
 
@@ -257,6 +256,13 @@ def _bound_event(
     return bound
 
 
+def loop_name(loop: Callable[..., Any]) -> str:
+    """A background loop's name for tasks and logs; a ``functools.partial`` is named by its
+    function (it has no ``__name__`` of its own)."""
+    named = getattr(loop, "func", loop)
+    return str(getattr(named, "__name__", None) or "background")
+
+
 async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
     """Keep a background loop alive: log a crash and start it again after a pause."""
     while True:
@@ -265,7 +271,7 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("background loop failed; restarting", extra={"loop": loop.__name__})
+            log.exception("background loop failed; restarting", extra={"loop": loop_name(loop)})
         await asyncio.sleep(5)
 
 
