@@ -15,6 +15,7 @@ from booking.adapters.bookings import NewBooking
 from booking.adapters.database_errors import ConstraintViolated
 from booking.adapters.owners import Owner
 from booking.domain import availability as engine
+from booking.domain import texts
 from booking.domain.policies import BookingFacts
 from booking.domain.saga import Step
 from booking.service_layer import booking_saga
@@ -33,7 +34,6 @@ from contracts.formats import InvalidEmail, parse_email
 from contracts.policies import PolicyAction
 from contracts.rpc import ErrorKind
 from cortex_runtime.errors import ServiceError
-from cortex_runtime.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def create_booking(cmd: msg.CreateBooking, deps: BookingDeps) -> msg.Booki
         if replay is not None:
             return replay
     attendee = _attendee_email(cmd)
-    title = clean_text(cmd.title, 200)
+    title = texts.title(cmd.title)
     if not title:
         raise ServiceError(ErrorKind.INVALID, "invalid_title", "A booking needs a title.")
     now = datetime.now(UTC)
@@ -74,9 +74,9 @@ async def create_booking(cmd: msg.CreateBooking, deps: BookingDeps) -> msg.Booki
         tenant_id=owner.tenant_id,
         slug=owner.slug or "",
         title=title,
-        description=clean_text(cmd.description, 5000),
+        description=texts.description(cmd.description),
         attendee_email=attendee,
-        attendee_name=clean_text(cmd.attendee_name, 200),
+        attendee_name=texts.name(cmd.attendee_name),
         start_at=start,
         end_at=end,
         occupied_until=end + timedelta(minutes=owner.buffer_minutes),
@@ -313,16 +313,16 @@ async def _record_refusal(deps: BookingDeps, cmd: msg.CreateBooking, reason: str
             id=cmd.booking_id,
             tenant_id=owner.tenant_id,
             slug=cmd.slug.strip().lower(),
-            title=clean_text(cmd.title, 200) or "Booking",
-            description=clean_text(cmd.description, 5000),
-            attendee_email=clean_text(cmd.attendee_email, 320),
-            attendee_name=clean_text(cmd.attendee_name, 200),
+            title=texts.title(cmd.title) or "Booking",
+            description=texts.description(cmd.description),
+            attendee_email=texts.address(cmd.attendee_email),
+            attendee_name=texts.name(cmd.attendee_name),
             start_at=start,
             end_at=end,
             occupied_until=end,
             status=msg.BookingStatus.FAILED.value,
             saga_step=Step.COMPENSATED.value,
-            reason=reason[:500],
+            reason=reason[: texts.REASON_MAX],
             idempotency_key=cmd.idempotency_key,
             request_hash=cmd.request_hash,
         )

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from booking.adapters import bookings, owners
 from booking.adapters.bookings import Booking, NewBooking
 from booking.adapters.database_errors import DatabaseError
+from booking.domain import texts
 from booking.domain.saga import Compensation, Held, Step, undo_plan
 from booking.service_layer.availability import busy_time
 from booking.service_layer.conflicts import conflict
@@ -110,7 +111,7 @@ async def _fail(deps: BookingDeps, cause: Message, row: Booking, reason: str) ->
         Step.COMPENSATING,
         Step.COMPENSATED,
         status=msg.BookingStatus.FAILED.value,
-        reason=reason[:500],
+        reason=reason[: texts.REASON_MAX],
         hold_expires_at=None,
         quota_reserved=False,
         event_written=False,

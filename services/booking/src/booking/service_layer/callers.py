@@ -11,6 +11,7 @@ from booking.adapters import callers
 from booking.adapters.callers import Caller, CallerFields
 from booking.adapters.database_errors import ConstraintViolated
 from booking.domain import policies as rules
+from booking.domain import texts
 from booking.domain.policies import PolicyInvalid
 from booking.service_layer.deps import BookingDeps
 from contracts import policies as msg
@@ -19,7 +20,6 @@ from contracts.policies import TrustLevel
 from contracts.rpc import ErrorKind
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError, require_tenant
-from cortex_runtime.text import clean_text
 
 MAX_CALLERS: Final = 1000
 
@@ -51,9 +51,7 @@ def _fields(email: str | None, display_name: str | None, trust_level: str | None
     try:
         return CallerFields(
             email=rules.check_email(email) if email is not None else None,
-            display_name=clean_text(display_name, rules.MAX_NAME)
-            if display_name is not None
-            else None,
+            display_name=texts.name(display_name) if display_name is not None else None,
             trust_level=rules.check_trust_level(trust_level).value
             if trust_level is not None
             else None,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from booking.adapters import bookings
 from booking.adapters.bookings import Booking, Changes
 from booking.domain import availability as engine
+from booking.domain import texts
 from booking.domain.saga import Step
 from booking.service_layer import booking_saga
 from booking.service_layer.availability import refused_as_invalid
@@ -20,7 +21,6 @@ from contracts.rpc import ErrorKind, EventSpec
 from cortex_runtime.cursors import decode_cursor, encode_cursor
 from cortex_runtime.database import UnitOfWork
 from cortex_runtime.errors import ServiceError, require_tenant
-from cortex_runtime.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ async def decline_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.Book
             "not_pending",
             f"Only a pending booking can be declined; this one is {row.status}.",
         )
-    reason = clean_text(cmd.reason, 500) or "Declined by the owner."
+    reason = texts.reason(cmd.reason, "Declined by the owner.")
     return await end_pending(
         deps, cmd, row.id, msg.BookingStatus.DECLINED, msg.BOOKING_DECLINED, reason
     )
@@ -122,7 +122,7 @@ async def cancel_booking(cmd: msg.ChangeBooking, deps: BookingDeps) -> msg.Booki
     has not started yet (it never happened), kept otherwise."""
     async with deps.uow() as uow:
         row = await _owned(uow, cmd)
-    reason = clean_text(cmd.reason, 500) or "Cancelled by the owner."
+    reason = texts.reason(cmd.reason, "Cancelled by the owner.")
     if row.status == msg.BookingStatus.PENDING.value:
         return await end_pending(
             deps, cmd, row.id, msg.BookingStatus.CANCELLED, msg.BOOKING_CANCELLED, reason
@@ -190,7 +190,7 @@ async def _end(
     (``event_written``)."""
     changes: Changes = {
         "status": status.value,
-        "reason": reason[:500],
+        "reason": reason[: texts.REASON_MAX],
         "hold_expires_at": None,
         "quota_reserved": release_quota,
     }
