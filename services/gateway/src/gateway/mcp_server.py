@@ -243,6 +243,17 @@ async def public_caller(ctx: Context, limit: str) -> tuple[Caller, Request]:
     return Caller(app.state.rpc, _request_id(request), None), request
 
 
+async def _as_owner(
+    ctx: Context, fmt: str, work: Callable[[Caller], Awaitable[M]], *, count: bool = True
+) -> CallToolResult:
+    """An owner tool's answer: ``work`` run as the key's tenant (a tool error without one)."""
+
+    async def run() -> M:
+        return await work(await owner_caller(ctx, count=count))
+
+    return await _answer(fmt, run())
+
+
 async def owner_caller(ctx: Context, *, count: bool = True) -> Caller:
     """A caller on behalf of the key's tenant: the same verification (and revocation cache)
     as REST, and one call of the plan's calls/day (as REST; not for the dashboard)."""
@@ -402,10 +413,7 @@ def _settings_tools(mcp: MCPServer) -> None:
         """The owner's settings: slug, Open Scheduling, time zone, working hours, booking
         rules (notice, advance, buffer, default duration, confirmation)."""
 
-        async def work() -> cap.Settings:
-            return await cap.get_settings(await owner_caller(ctx))
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, cap.get_settings)
 
     @mcp.tool(annotations=CHANGE)
     async def update_booking_rules(
@@ -479,10 +487,9 @@ def _settings_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.Settings]:
         """Open or close the owner's public page (resolve_identity finds only open pages)."""
 
-        async def work() -> cap.Settings:
-            return await cap.update_settings(await owner_caller(ctx), open_scheduling=enabled)
-
-        return await _answer(format, work())
+        return await _as_owner(
+            ctx, format, lambda call: cap.update_settings(call, open_scheduling=enabled)
+        )
 
 
 def _booking_tools(mcp: MCPServer) -> None:
@@ -530,10 +537,9 @@ def _booking_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.FreeSlots]:
         """The owner's free windows of at least 'duration' minutes inside [from, to)."""
 
-        async def work() -> cap.FreeSlots:
-            return await cap.find_free_slots(await owner_caller(ctx), from_, to, duration)
-
-        return await _answer(format, work())
+        return await _as_owner(
+            ctx, format, lambda call: cap.find_free_slots(call, from_, to, duration)
+        )
 
     @mcp.tool(annotations=READ)
     @_renamed(**{"from": "from_"})
@@ -572,10 +578,7 @@ def _booking_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.BookingDetail]:
         """One of the owner's bookings."""
 
-        async def work() -> cap.BookingDetail:
-            return await cap.get_booking(await owner_caller(ctx), booking_id)
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, lambda call: cap.get_booking(call, booking_id))
 
     @mcp.tool(annotations=CREATE)
     async def confirm_booking(
@@ -584,10 +587,7 @@ def _booking_tools(mcp: MCPServer) -> None:
         """Confirm a pending booking: writes the calendar event. Still 'pending' when it is
         not recorded at once: it turns 'confirmed' shortly."""
 
-        async def work() -> cap.BookingDetail:
-            return await cap.confirm_booking(await owner_caller(ctx), booking_id)
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, lambda call: cap.confirm_booking(call, booking_id))
 
     @mcp.tool(annotations=END)
     async def decline_booking(
@@ -595,10 +595,9 @@ def _booking_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.BookingDetail]:
         """Decline a pending booking: it ends and its slot is free again."""
 
-        async def work() -> cap.BookingDetail:
-            return await cap.decline_booking(await owner_caller(ctx), booking_id, reason)
-
-        return await _answer(format, work())
+        return await _as_owner(
+            ctx, format, lambda call: cap.decline_booking(call, booking_id, reason)
+        )
 
     @mcp.tool(annotations=END)
     async def cancel_booking(
@@ -606,10 +605,9 @@ def _booking_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.BookingDetail]:
         """Cancel a booking: the calendar event is deleted and the slot is free at once."""
 
-        async def work() -> cap.BookingDetail:
-            return await cap.cancel_booking(await owner_caller(ctx), booking_id, reason)
-
-        return await _answer(format, work())
+        return await _as_owner(
+            ctx, format, lambda call: cap.cancel_booking(call, booking_id, reason)
+        )
 
 
 def _account_tools(mcp: MCPServer) -> None:
@@ -621,10 +619,7 @@ def _account_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.Connections]:
         """The connected calendar providers with their calendars, status and last sync."""
 
-        async def work() -> cap.Connections:
-            return await cap.list_calendars(await owner_caller(ctx))
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, cap.list_calendars)
 
     @mcp.tool(annotations=READ)
     async def list_callers(
@@ -632,10 +627,7 @@ def _account_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.CallerList]:
         """The people and agents the owner described, with their trust levels."""
 
-        async def work() -> cap.CallerList:
-            return await cap.list_callers(await owner_caller(ctx))
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, cap.list_callers)
 
     @mcp.tool(annotations=CHANGE)
     async def upsert_caller(
@@ -663,10 +655,7 @@ def _account_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.PolicyList]:
         """The owner's booking policies in evaluation order."""
 
-        async def work() -> cap.PolicyList:
-            return await cap.list_policies(await owner_caller(ctx))
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, cap.list_policies)
 
     @mcp.tool(annotations=CREATE)
     async def create_policy(
@@ -740,10 +729,7 @@ def _account_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, cap.ActivityFeed]:
         """Recent activity on the owner's account, newest first."""
 
-        async def work() -> cap.ActivityFeed:
-            return await cap.list_activity(await owner_caller(ctx), limit, cursor)
-
-        return await _answer(format, work())
+        return await _as_owner(ctx, format, lambda call: cap.list_activity(call, limit, cursor))
 
 
 def _about(model: type[BaseModel], name: str) -> Any:
