@@ -150,9 +150,14 @@ def test_query_parameters_and_headers(spec: dict[str, Any]) -> None:
     availability = "GET /public/{slug}/availability"
     zone = parameter(spec, availability, "timezone")["schema"]
     assert zone["enum"] == list(formats.time_zones())
-    day = parameter(spec, availability, "date")["schema"]
-    assert day["format"] == "date" and re.match(day["pattern"], "1970-01-01")
-    assert not re.match(day["pattern"], "1969-12-31") and not re.match(day["pattern"], "9999-01-01")
+    for ref in (availability, "GET /api/v1/availability"):  # date, or a range from..to
+        for name in ("date", "from", "to"):
+            day = string_branch(parameter(spec, ref, name)["schema"])
+            assert day["format"] == "date" and re.match(day["pattern"], "1970-01-01")
+            assert not re.match(day["pattern"], "1969-12-31")
+            assert not re.match(day["pattern"], "9999-01-01")
+    explain = parameter(spec, "GET /api/v1/availability", "explain")["schema"]
+    assert explain["type"] == "boolean" and explain["default"] is False
     for name in ("from", "to"):
         moment = parameter(spec, "GET /api/v1/bookings", name)["schema"]
         assert re.match(moment["pattern"], "2026-01-01T00:00:00Z")

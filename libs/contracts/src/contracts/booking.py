@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,6 +75,11 @@ class GetAvailability(Message):
     day: date
     duration_minutes: int | None = Field(default=None, ge=5, le=720)
     timezone: str | None = Field(default=None, max_length=100)
+    last_day: date | None = Field(
+        default=None,
+        description="The free windows of every date day..last_day (inclusive, at most "
+        "MAX_RANGE_DAYS), in one list; none: day alone",
+    )
 
 
 class Availability(Message):
@@ -83,6 +88,7 @@ class Availability(Message):
     timezone: str
     duration_minutes: int
     slots: list[Slot]
+    last_day: date | None = Field(default=None, description="As asked: the range's last date")
 
 
 MAX_RANGE_DAYS: Final = 31
@@ -98,11 +104,108 @@ class GetOwnerAvailability(Message):
     last_day: date
     duration_minutes: int | None = Field(default=None, ge=5, le=720)
     timezone: str | None = Field(default=None, max_length=100)
+    explain: bool = Field(
+        default=False,
+        description="Also say why the rest of each day is not bookable (DaySlots.busy)",
+    )
+
+
+# --- why time is busy (explain): one reason model per kind ---------------------------------
+
+
+class OutsideWorkingHours(Value):
+    kind: Literal["outside_working_hours"] = "outside_working_hours"
+
+
+class MinNotice(Value):
+    kind: Literal["min_notice"] = "min_notice"
+    hours: int = Field(description="The owner's minimum notice")
+    earliest: datetime = Field(description="The first bookable instant (now + notice)")
+
+
+class MaxAdvance(Value):
+    kind: Literal["max_advance"] = "max_advance"
+    days: int = Field(description="How many days ahead the owner takes bookings")
+    latest: datetime = Field(description="Bookable time ends here (now + days)")
+
+
+class CalendarEventBusy(Value):
+    """An event of one of the owner's calendars (those counting for availability)."""
+
+    kind: Literal["calendar_event"] = "calendar_event"
+    start: datetime
+    end: datetime
+    calendar_id: str
+    calendar_name: str
+    summary: str
+    booking_id: str | None = Field(
+        default=None, description="The booking Cortex wrote this event for"
+    )
+
+
+class BookingBusy(Value):
+    """One of the owner's own active bookings."""
+
+    kind: Literal["booking"] = "booking"
+    booking_id: str
+    status: BookingStatus
+    start: datetime
+    end: datetime
+
+
+class UnknownBusy(Value):
+    """A calendar source that could not be read (in error, or its access expired): its
+    time counts as busy. Without a source: the calendars said the time was unknown."""
+
+    kind: Literal["unknown"] = "unknown"
+    connection_id: str | None = None
+    provider: str | None = None
+    calendar_id: str | None = None
+    status: str | None = Field(default=None, description="error, expired, ...")
+    reason: str | None = None
+
+
+BusySource = Annotated[CalendarEventBusy | BookingBusy | UnknownBusy, Field(discriminator="kind")]
+
+
+class BufferBusy(Value):
+    """The owner's buffer after (``after``) or before (``before``) something busy."""
+
+    kind: Literal["buffer"] = "buffer"
+    minutes: int
+    after: BusySource | None = None
+    before: BusySource | None = None
+
+
+class TooShort(Value):
+    """Free time, but in a free stretch shorter than the duration asked for."""
+
+    kind: Literal["too_short"] = "too_short"
+    free_minutes: int = Field(description="The free stretch's length (whole minutes, down)")
+    duration_minutes: int
+
+
+BusyReason = Annotated[
+    OutsideWorkingHours | MinNotice | MaxAdvance | CalendarEventBusy | BookingBusy
+    | UnknownBusy | BufferBusy | TooShort,
+    Field(discriminator="kind"),
+]  # fmt: skip
+
+
+class BusyBlock(Value):
+    start: datetime
+    end: datetime
+    reasons: list[BusyReason] = Field(description="Every reason that holds all through it")
 
 
 class DaySlots(Value):
     day: date
     slots: list[Slot]
+    busy: list[BusyBlock] | None = Field(
+        default=None,
+        description="With explain: the rest of the day (slots and busy partition it, "
+        "local midnight to midnight), each block with its reasons",
+    )
 
 
 class OwnerAvailability(Message):

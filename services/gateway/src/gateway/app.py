@@ -23,8 +23,17 @@ from gateway.mcp_server import mount_mcp
 from gateway.middleware import REQUEST_ID_HEADER, RateLimitHeaders, RequestId
 from gateway.oauth_binding import OAuthBinding
 from gateway.quota import EXEMPT_PREFIXES, CallQuota
+from gateway.routes import (
+    availability,
+    bookings,
+    calendars,
+    callers_policies,
+    dashboard,
+    health,
+    keys,
+    toon,
+)
 from gateway.routes import billing as billing_routes
-from gateway.routes import bookings, calendars, callers_policies, dashboard, health, keys, toon
 from gateway.routes import identity as identity_routes
 from gateway.routes import settings as settings_routes
 from gateway.settings import GatewaySettings
@@ -42,8 +51,10 @@ ROUTERS: Final = (
     keys.router,
     settings_routes.router,
     calendars.router,
+    availability.public,
     bookings.public,
     bookings.owner,
+    availability.owner,
     callers_policies.router,
     toon.router,
     billing_routes.router,

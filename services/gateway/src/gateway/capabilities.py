@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts import billing, calendars, identity, policies
 from contracts import booking as msg
@@ -63,6 +63,22 @@ class AvailabilityOut(BaseModel):
     timezone: str
     duration: int
     slots: list[Slot]
+
+
+class _Range(BaseModel):
+    """A range of dates, ``from`` and ``to`` (inclusive) in JSON."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    first: date = Field(alias="from", description="The first date")
+    last: date = Field(alias="to", description="The last date (inclusive)")
+
+
+class AvailabilityRangeOut(_Range):
+    slug: str
+    timezone: str
+    duration: int
+    slots: list[Slot] = Field(description="The free slots of every date, date after date")
 
 
 class BookingIn(BaseModel):
@@ -226,6 +242,29 @@ async def public_availability(
     )
 
 
+async def public_availability_range(
+    call: Caller, slug: str, first: date, last: date, duration: int | None, timezone: str | None
+) -> AvailabilityRangeOut:
+    """The public page's free slots on every date ``first``..``last`` (inclusive, at most
+    31): the days' answers one after another, from one booking request."""
+    found = await call(
+        msg.GET_AVAILABILITY,
+        slug=slug,
+        day=first,
+        last_day=last,
+        duration_minutes=duration,
+        timezone=timezone,
+    )
+    return AvailabilityRangeOut(
+        slug=found.slug,
+        first=found.day,
+        last=found.last_day or found.day,
+        timezone=found.timezone,
+        duration=found.duration_minutes,
+        slots=[Slot(start=s.start, end=s.end) for s in found.slots],
+    )
+
+
 async def _booking_id(
     call: Caller, slug: str, idempotency_key: str | None
 ) -> tuple[str, str | None]:
@@ -335,15 +374,18 @@ async def update_settings(call: Caller, **change: Any) -> Settings:
 # --- the owner's: availability and bookings ---------------------------------------------------
 
 
-class DaySlots(BaseModel):
-    date: date
-    slots: list[Slot]
-
-
-class OwnerAvailability(BaseModel):
+class OwnerAvailability(_Range):
     timezone: str
     duration: int
-    days: list[DaySlots] = Field(description="One entry per date, in order")
+    slots: list[Slot] = Field(
+        description="The free slots of every date, date after date: the public page's"
+    )
+    busy: list[msg.BusyBlock] | None = Field(
+        default=None,
+        description="With explain=true (null otherwise): the rest of each date, local "
+        "midnight to midnight, as blocks with every reason that holds all through them "
+        "(slots and busy partition each date; no block crosses midnight)",
+    )
 
 
 async def owner_availability(
@@ -352,23 +394,26 @@ async def owner_availability(
     last_day: date | None = None,
     duration: int | None = None,
     timezone: str | None = None,
+    explain: bool = False,
 ) -> OwnerAvailability:
     """The owner's free windows from ``first_day`` to ``last_day`` (inclusive, at most
-    31 days): their page's rules and busy time, whether the page is open or not."""
+    31 days): their page's rules and busy time, whether the page is open or not; with
+    ``explain``, why the rest of each day is busy."""
     found = await call(
         msg.GET_OWNER_AVAILABILITY,
         first_day=first_day,
         last_day=last_day or first_day,
         duration_minutes=duration,
         timezone=timezone,
+        explain=explain,
     )
     return OwnerAvailability(
+        first=first_day,
+        last=last_day or first_day,
         timezone=found.timezone,
         duration=found.duration_minutes,
-        days=[
-            DaySlots(date=d.day, slots=[Slot(start=s.start, end=s.end) for s in d.slots])
-            for d in found.days
-        ],
+        slots=[Slot(start=s.start, end=s.end) for d in found.days for s in d.slots],
+        busy=[b for d in found.days for b in d.busy or ()] if explain else None,
     )
 
 
@@ -395,8 +440,7 @@ async def find_free_slots(
     )
     slots = [
         Slot(start=max(slot.start, start), end=min(slot.end, end))
-        for day in found.days
-        for slot in day.slots
+        for slot in found.slots
         if slot.end > start and slot.start < end
     ]
     return FreeSlots(

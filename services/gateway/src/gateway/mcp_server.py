@@ -506,17 +506,25 @@ def _booking_tools(mcp: MCPServer) -> None:
         to: Annotated[dt.date | None, Field(description="Last date of a range (inclusive)")] = None,
         duration: Duration = None,
         timezone: Zone = None,
+        explain: Annotated[
+            bool, Field(description="Also say why the rest of each date is busy ('busy')")
+        ] = False,
         format: Format = "toon",
     ) -> Annotated[CallToolResult, cap.OwnerAvailability]:
-        """The owner's free slots on 'date', or on each date 'from'..'to' (at most 31):
-        the rules and busy time of their public page, whether it is open or not."""
+        """The owner's free slots on 'date', or on each date 'from'..'to' (at most 31), in
+        one list: the rules and busy time of their public page, whether it is open or not
+        (what GET /api/v1/availability answers). With 'explain', 'busy' covers the rest of
+        each date in blocks, each with its reasons (outside_working_hours, min_notice,
+        max_advance, buffer, calendar_event, booking, unknown, too_short)."""
 
         async def work() -> cap.OwnerAvailability:
             call = await owner_caller(ctx)
             first = date or from_
             if first is None:
                 raise ToolRefusal("Send 'date', or 'from' and 'to'.", "invalid_arguments")
-            return await cap.owner_availability(call, first, to or first, duration, timezone)
+            return await cap.owner_availability(
+                call, first, to or first, duration, timezone, explain
+            )
 
         return await _answer(format, work())
 

@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from booking.adapters import bookings, owners
+from booking.adapters import booked_time, bookings, owners
+from booking.adapters.booked_time import Booked
 from booking.adapters.owners import Owner
 from booking.domain import availability as engine
+from booking.service_layer import explained
 from booking.service_layer.deps import BookingDeps
 from contracts import booking as msg
 from contracts import calendars as cal
@@ -71,6 +73,48 @@ def zone_named(name: str) -> ZoneInfo:
 # --- busy time: the calendars and this service's own bookings ----------------------------------
 
 
+async def _calendars(
+    deps: BookingDeps,
+    cause: Message,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    live: bool,
+    calendars_version: int = 0,
+    explain: bool = False,
+) -> cal.FreeBusy:
+    """The calendars' free/busy answer (cached unless ``live`` or ``explain``: the cache
+    holds plain answers); unavailable calendars are ``calendar_unavailable``."""
+    cache = None if live or explain else deps.free_busy_cache
+    generation = (0, 0)
+    if cache is not None:
+        cached = cache.get(tenant_id, start, end, calendars_version)
+        if cached is not None:
+            return cached
+        generation = cache.generation(tenant_id)
+    try:
+        answer = await deps.rpc.call(
+            cal.GET_FREE_BUSY,
+            cal.GetFreeBusy(
+                **cause.caused(tenant_id=tenant_id),
+                start=start,
+                end=end,
+                live=live,
+                deadline=deps.deadline(),
+                explain=explain,
+            ),
+            timeout=deps.participant_timeout,
+        )
+    except ServiceError as exc:
+        if exc.kind is ErrorKind.INVALID:
+            raise
+        raise ServiceError(*CALENDAR_UNAVAILABLE) from exc
+    if cache is not None:
+        cache.put(tenant_id, start, end, answer, generation, calendars_version)
+    return answer
+
+
 async def busy_time(
     deps: BookingDeps,
     cause: Message,
@@ -86,44 +130,37 @@ async def busy_time(
 
     The calendars' answer and this service's own bookings are read at the same time."""
 
-    async def calendars() -> cal.FreeBusy:
-        cache = None if live else deps.free_busy_cache
-        generation = (0, 0)
-        if cache is not None:
-            cached = cache.get(tenant_id, start, end, calendars_version)
-            if cached is not None:
-                return cached
-            generation = cache.generation(tenant_id)
-        try:
-            answer = await deps.rpc.call(
-                cal.GET_FREE_BUSY,
-                cal.GetFreeBusy(
-                    **cause.caused(tenant_id=tenant_id),
-                    start=start,
-                    end=end,
-                    live=live,
-                    deadline=deps.deadline(),
-                ),
-                timeout=deps.participant_timeout,
-            )
-        except ServiceError as exc:
-            if exc.kind is ErrorKind.INVALID:
-                raise
-            raise ServiceError(*CALENDAR_UNAVAILABLE) from exc
-        if cache is not None:
-            cache.put(tenant_id, start, end, answer, generation, calendars_version)
-        return answer
-
     async def own() -> list[Interval]:
         async with deps.reader() as uow:
             return await bookings.busy(uow, tenant_id, start, end, ignore=ignore_booking)
 
-    free_busy, booked = await asyncio.gather(calendars(), own())
+    free_busy, booked = await asyncio.gather(
+        _calendars(
+            deps, cause, tenant_id, start, end, live=live, calendars_version=calendars_version
+        ),
+        own(),
+    )
     busy = [(b.start, b.end) for b in free_busy.busy] + [
         (u.start, u.end) for u in free_busy.unknown
     ]
     busy.extend(booked)
     return busy, free_busy
+
+
+async def explained_busy(
+    deps: BookingDeps, cause: Message, tenant_id: str, start: datetime, end: datetime
+) -> tuple[cal.FreeBusy, list[Booked]]:
+    """What ``busy_time`` reads, named: every calendar event (``explain``, never cached)
+    and the own bookings with their ids and statuses, read at the same time."""
+
+    async def own() -> list[Booked]:
+        async with deps.reader() as uow:
+            return await booked_time.active_between(uow, tenant_id, start, end)
+
+    free_busy, booked = await asyncio.gather(
+        _calendars(deps, cause, tenant_id, start, end, live=False, explain=True), own()
+    )
+    return free_busy, booked
 
 
 async def free_days(
@@ -133,10 +170,14 @@ async def free_days(
     days: list[date],
     timezone: str | None,
     duration_minutes: int | None,
-) -> tuple[str, int, list[list[msg.Slot]]]:
+    *,
+    explain: bool = False,
+) -> tuple[str, int, list[msg.DaySlots]]:
     """The owner's free windows on each of ``days`` (consecutive), in ``timezone`` (default:
     the owner's), ``duration_minutes`` long (default: the owner's), from one read of the
-    busy time over all of them. Returns the zone, the duration and the slots per day."""
+    busy time over all of them; with ``explain``, each day's busy blocks and their reasons
+    too (:mod:`booking.service_layer.explained`). Returns the zone, the duration and the
+    days."""
     with refused_as_invalid():
         for day in (days[0], days[-1]):
             engine.check_day(day)
@@ -147,12 +188,18 @@ async def free_days(
     first_start, _ = engine.local_day_bounds(days[0], zone.key)
     _, last_end = engine.local_day_bounds(days[-1], zone.key)
     pad = timedelta(minutes=rules.buffer_minutes)
+    start, end = first_start.astimezone(UTC) - pad, last_end.astimezone(UTC) + pad
+    if explain:
+        free_busy, booked = await explained_busy(deps, cause, owner.tenant_id, start, end)
+        named = explained.sources(free_busy, booked, zone)
+        now = datetime.now(UTC)
+        return tz_name, duration, explained.explain_days(rules, days, tz_name, duration, named, now)
     busy, _ = await busy_time(
         deps,
         cause,
         owner.tenant_id,
-        first_start.astimezone(UTC) - pad,
-        last_end.astimezone(UTC) + pad,
+        start,
+        end,
         live=False,
         calendars_version=owner.calendars_version,
     )
@@ -161,41 +208,21 @@ async def free_days(
         tz_name,
         duration,
         [
-            [
-                msg.Slot(start=s, end=e)
-                for s, e in engine.free_windows(rules, day, tz_name, duration, busy, now)
-            ]
+            msg.DaySlots(
+                day=day,
+                slots=[
+                    msg.Slot(start=s, end=e)
+                    for s, e in engine.free_windows(rules, day, tz_name, duration, busy, now)
+                ],
+            )
             for day in days
         ],
     )
 
 
-# --- the handlers --------------------------------------------------------------------------
-
-
-async def get_availability(cmd: msg.GetAvailability, deps: BookingDeps) -> msg.Availability:
-    with refused_as_invalid():
-        engine.check_day(cmd.day)
-    async with deps.reader() as uow:
-        owner = await owner_by_slug(uow, cmd.slug)
-    tz_name, duration, (slots,) = await free_days(
-        deps, cmd, owner, [cmd.day], cmd.timezone, cmd.duration_minutes
-    )
-    return msg.Availability(
-        slug=owner.slug or "",
-        day=cmd.day,
-        timezone=tz_name,
-        duration_minutes=duration,
-        slots=slots,
-    )
-
-
-async def get_owner_availability(
-    cmd: msg.GetOwnerAvailability, deps: BookingDeps
-) -> msg.OwnerAvailability:
-    """The tenant's own free windows: their page's rules and busy time, open or not."""
-    tenant_id = require_tenant(cmd)
-    span = (cmd.last_day - cmd.first_day).days
+def days_between(first: date, last: date) -> list[date]:
+    """``first``..``last`` (inclusive), at most ``MAX_RANGE_DAYS`` of them."""
+    span = (last - first).days
     if not 0 <= span < msg.MAX_RANGE_DAYS:
         raise ServiceError(
             ErrorKind.INVALID,
@@ -203,19 +230,50 @@ async def get_owner_availability(
             f"The last date must be on or after the first, at most {msg.MAX_RANGE_DAYS} days "
             "in all.",
         )
+    return [first + timedelta(days=n) for n in range(span + 1)]
+
+
+# --- the handlers --------------------------------------------------------------------------
+
+
+async def get_availability(cmd: msg.GetAvailability, deps: BookingDeps) -> msg.Availability:
+    """A public page's free windows on ``day``, or on every date ``day``..``last_day`` in
+    one list (the days' answers one after another)."""
+    with refused_as_invalid():
+        engine.check_day(cmd.day)
+        if cmd.last_day is not None:
+            engine.check_day(cmd.last_day)
+    days = days_between(cmd.day, cmd.last_day or cmd.day)
+    async with deps.reader() as uow:
+        owner = await owner_by_slug(uow, cmd.slug)
+    tz_name, duration, found = await free_days(
+        deps, cmd, owner, days, cmd.timezone, cmd.duration_minutes
+    )
+    return msg.Availability(
+        slug=owner.slug or "",
+        day=cmd.day,
+        timezone=tz_name,
+        duration_minutes=duration,
+        slots=[slot for day in found for slot in day.slots],
+        last_day=cmd.last_day,
+    )
+
+
+async def get_owner_availability(
+    cmd: msg.GetOwnerAvailability, deps: BookingDeps
+) -> msg.OwnerAvailability:
+    """The tenant's own free windows: their page's rules and busy time, open or not; with
+    ``explain``, why the rest of each day is busy."""
+    tenant_id = require_tenant(cmd)
+    days = days_between(cmd.first_day, cmd.last_day)
     async with deps.reader() as uow:
         owner = await owners.by_tenant(uow, tenant_id)
     if owner is None:
         raise ServiceError(ErrorKind.NOT_FOUND, "tenant_not_found", "No such tenant.")
-    days = [cmd.first_day + timedelta(days=n) for n in range(span + 1)]
-    tz_name, duration, slots = await free_days(
-        deps, cmd, owner, days, cmd.timezone, cmd.duration_minutes
+    tz_name, duration, found = await free_days(
+        deps, cmd, owner, days, cmd.timezone, cmd.duration_minutes, explain=cmd.explain
     )
-    return msg.OwnerAvailability(
-        timezone=tz_name,
-        duration_minutes=duration,
-        days=[msg.DaySlots(day=day, slots=found) for day, found in zip(days, slots, strict=True)],
-    )
+    return msg.OwnerAvailability(timezone=tz_name, duration_minutes=duration, days=found)
 
 
 async def get_page(cmd: msg.GetPage, deps: BookingDeps) -> msg.Page:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -10,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts import booking as msg
-from contracts import formats
 from gateway import capabilities
 from gateway.capabilities import (
     Accepted,
@@ -25,7 +23,7 @@ from gateway.capabilities import (
 from gateway.deps import PublicCaller, TenantCaller
 from gateway.errors import documented
 from gateway.limits import limited
-from gateway.params import CURSOR, BookingId, PageSlug, Printable, bounds_of, schema_enum, years
+from gateway.params import CURSOR, BookingId, PageSlug, Printable, years
 
 public = APIRouter(prefix="/public", tags=["public"])
 owner = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
@@ -45,43 +43,6 @@ __all__ = [
     "CalendarEvent",
     "Slot",
 ]
-
-
-@public.get(
-    "/{slug}/availability",
-    response_model=AvailabilityOut,
-    responses=documented(400, 404, 429),
-    dependencies=[Depends(limited("availability"))],
-)
-async def availability(
-    slug: Slug,
-    call: PublicCaller,
-    day: Annotated[
-        date,
-        Query(
-            alias="date",
-            description="YYYY-MM-DD",
-            ge=msg.FIRST_DAY,
-            le=msg.LAST_DAY,
-            json_schema_extra=DAYS,
-        ),
-    ],
-    duration: Annotated[
-        int | None,
-        Query(**bounds_of(msg.GetAvailability, "duration_minutes"), description="minutes"),
-    ] = None,
-    timezone: Annotated[
-        str | None,
-        Query(
-            **bounds_of(msg.GetAvailability, "timezone"),
-            description="IANA zone",
-            json_schema_extra=schema_enum(formats.time_zones()),
-        ),
-        Printable,
-    ] = None,
-) -> AvailabilityOut:
-    """Free windows of at least ``duration`` minutes on ``date``, in ``timezone``'s offsets."""
-    return await capabilities.public_availability(call, slug, day, duration, timezone)
 
 
 @public.post(
