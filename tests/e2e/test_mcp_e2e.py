@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -574,17 +575,23 @@ def test_time_tools(system: System) -> None:
 def test_the_availability_limit_is_the_rest_routes_and_says_how_long_to_wait(
     system: System, owner: Owner
 ) -> None:
-    ip = fresh_ip()
     arguments = {"slug": owner.slug, "date": str(future_day(9))}
-    for _ in range(AVAILABILITY_PER_MINUTE - 1):
-        ok(call(system, "query_public_availability", arguments, ip=ip))
-    rest = httpx.get(
-        f"{system.gateways[0]}/public/{owner.slug}/availability",
-        params={"date": arguments["date"]},
-        headers=ip,
-    )
-    assert rest.status_code == 200  # the last one the minute allows, through REST
-    limited = refused(call(system, "query_public_availability", arguments, ip=ip))
+    for _attempt in range(3):
+        # the limit is a sliding window weighing the previous minute's count: calls that
+        # straddle a minute's end are counted partly, so such a run is tried again
+        ip, minute = fresh_ip(), time.time() // 60
+        for _ in range(AVAILABILITY_PER_MINUTE - 1):
+            ok(call(system, "query_public_availability", arguments, ip=ip))
+        rest = httpx.get(
+            f"{system.gateways[0]}/public/{owner.slug}/availability",
+            params={"date": arguments["date"]},
+            headers=ip,
+        )
+        assert rest.status_code == 200  # the last one the minute allows, through REST
+        result = call(system, "query_public_availability", arguments, ip=ip)
+        if time.time() // 60 == minute:
+            break
+    limited = refused(result)
     assert limited["code"] == "rate_limited"
     assert 0 < limited["retry_after_seconds"] <= 60
     assert f"Try again in {limited['retry_after_seconds']} seconds" in limited["error"]
