@@ -89,13 +89,14 @@ def check_partition(body: dict[str, Any], day: date, zone: ZoneInfo) -> None:
 def expected_refusal(
     block: dict[str, Any], duration: int, hours: tuple[str, str], zone: ZoneInfo
 ) -> tuple[int, str]:
-    """What booking a slot starting at the block's start answers, by its reasons."""
+    """What booking a slot starting at the block's start answers, by its reasons (and by
+    the clock: time that was free when explained may have passed since; no notice is set)."""
     kinds = {r["kind"] for r in block["reasons"]}
     start = instant(block["start"])
     end = start + duration * MINUTE
     local = start.astimezone(zone)
     work = [datetime.combine(local.date(), time.fromisoformat(hhmm), zone) for hhmm in hours]
-    if "min_notice" in kinds:
+    if "min_notice" in kinds or start < datetime.now(UTC):
         return 400, "too_soon"
     if not (work[0] <= start and end <= work[1]):
         return 400, "outside_working_hours"
@@ -168,6 +169,8 @@ def check_day(
     # a slot starting in every explained block is refused, with the code its reasons say
     for k, block in enumerate(body["busy"]):
         start = instant(block["start"])
+        if datetime.now(UTC) <= start < datetime.now(UTC) + MINUTE:
+            continue  # passing as we ask: too soon or not, by a hair
         status, code = expected_refusal(block, duration, hours, zone)
         refused = book(
             system.gateway,
