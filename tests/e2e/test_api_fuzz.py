@@ -82,6 +82,10 @@ ACCEPTANCE_EXEMPT = {
     "PUT /api/v1/policies/{policy_id}": "the value must fit the policy's condition type",
     # intervals of HH:MM the schema states; that none is empty or overlaps another, it cannot
     "PUT /api/v1/settings/working-hours": "the week's intervals must not overlap",
+    # date, or from and to at most 31 dates apart: which query parameters go together, and
+    # the range's length, no schema of separate parameters states
+    "GET /public/{slug}/availability": "date, or from and to (at most 31 dates)",
+    "GET /api/v1/availability": "date, or from and to (at most 31 dates)",
 }
 # Not enabled: allow_header_conformance (a 405 on /api/v1/calendars/caldav rightly allows
 # DELETE, which /api/v1/calendars/{provider} serves there; the check reads only the concrete
@@ -209,7 +213,11 @@ def fuzz_config(seeded: Seeded) -> SchemathesisConfig:
             # the coverage phase would send each of the ~600 zone names the schema lists
             "operations": [
                 {
-                    "include-path": ["/api/v1/settings/timezone", "/public/{slug}/availability"],
+                    "include-path": [
+                        "/api/v1/settings/timezone",
+                        "/public/{slug}/availability",
+                        "/api/v1/availability",
+                    ],
                     "phases": {"coverage": {"enabled": False}},
                 }
             ],
