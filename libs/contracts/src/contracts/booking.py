@@ -52,6 +52,20 @@ class CalendarEventRef(Value):
     uid: str
 
 
+class ChangedBy(StrEnum):
+    OWNER = "owner"
+    ATTENDEE = "attendee"
+
+
+class TimesChanged(Value):
+    """One reschedule of a booking: the times it had before it, when, by whom."""
+
+    start: datetime
+    end: datetime
+    changed_at: datetime
+    by: ChangedBy
+
+
 class BookingInfo(Value):
     booking_id: str
     slug: str
@@ -65,6 +79,9 @@ class BookingInfo(Value):
     calendar_event: CalendarEventRef | None
     reason: str | None = Field(default=None, description="Why it failed, was declined or denied")
     created_at: datetime
+    history: list[TimesChanged] = Field(
+        default_factory=list, description="Its previous times, oldest reschedule first"
+    )
 
 
 # --- requests and replies ------------------------------------------------------------------
@@ -233,6 +250,12 @@ class CreateBooking(Message):
         description="The page's owner when the gateway derived booking_id from the "
         "Idempotency-Key (get_page); booking refuses the request (page_changed) if the page "
         "has another owner now",
+    )
+    manage_token_hash: str | None = Field(
+        default=None,
+        max_length=128,
+        description="SHA-256 (hex) of the attendee's manage-link token (the gateway derives "
+        "the token); booking stores only this hash",
     )
 
 

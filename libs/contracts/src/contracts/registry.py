@@ -6,7 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import billing, booking, calendars, gateway, identity, owners, policies, system
+from contracts import (
+    billing,
+    booking,
+    booking_changes,
+    calendars,
+    gateway,
+    identity,
+    owners,
+    policies,
+    system,
+)
 from contracts.rpc import EventSpec, Rpc, RpcFailure
 
 RPCS: tuple[Rpc[Any, Any], ...] = (
@@ -15,6 +25,7 @@ RPCS: tuple[Rpc[Any, Any], ...] = (
     *calendars.RPCS,
     *billing.RPCS,
     *booking.RPCS,
+    *booking_changes.RPCS,
     *policies.RPCS,
     *owners.RPCS,
 )
@@ -23,6 +34,7 @@ EVENTS: tuple[EventSpec[Any], ...] = (
     *calendars.EVENTS,
     *billing.EVENTS,
     *booking.EVENTS,
+    *booking_changes.EVENTS,
     *policies.EVENTS,
     *gateway.EVENTS,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from booking.entrypoints.handlers import handlers
 from booking.settings import BookingSettings
 from contracts import booking as msg
+from contracts import booking_changes as changes
 from contracts import gateway as gw
 from contracts import identity as ident
 from contracts import owners as owner_msg
@@ -22,7 +23,7 @@ def test_every_booking_command_is_answered_once() -> None:
     served = [r.spec.subject for r in _table() if isinstance(r, RpcRoute)]
     assert len(served) == len(set(served))
     owner_commands = (owner_msg.APPLY_OWNER_SETTINGS, owner_msg.OWNER_CALENDARS_CHANGED)
-    commands = (*msg.RPCS, *policy_msg.RPCS, *owner_commands)
+    commands = (*msg.RPCS, *changes.RPCS, *policy_msg.RPCS, *owner_commands)
     assert all(c.subject.startswith(f"{subjects.BOOKING}.v1.cmd.") for c in commands)
     assert set(served) == {c.subject for c in commands}
 

@@ -104,8 +104,13 @@ def test_every_plan_undoes_in_reverse_and_releases_the_hold_last() -> None:
             for reserved in (False, True):
                 for certain in (False, True):
                     plan = undo_plan(step, Held(written, reserved, certain))
-                    if step in (Step.DONE, Step.COMPENSATED):
+                    if step in (Step.DONE, Step.COMPENSATED, Step.SWAPPING):
                         assert plan == ()
+                        continue
+                    if step is Step.MOVING:  # a reschedule: the event back, the old times kept
+                        back = written or not certain
+                        move_back = (Compensation.MOVE_BACK,) if back else ()
+                        assert plan == (*move_back, Compensation.KEEP_OLD)
                         continue
                     *participants, last = plan
                     assert last is (CLOSE if step is Step.ENDING else FAIL)
@@ -113,3 +118,12 @@ def test_every_plan_undoes_in_reverse_and_releases_the_hold_last() -> None:
                     # whatever the row says it holds is always released
                     assert (DELETE in participants) >= written
                     assert (RELEASE in participants) >= reserved
+
+
+def test_a_reschedule_is_undone_before_its_pivot_and_finished_after() -> None:
+    """``moving`` (the event may have moved) is undone: moved back, the old times kept;
+    ``swapping`` (the event moved) is finished: the new times swapped in."""
+    for written in (False, True):
+        assert recovery_for(Step.MOVING, written) is Recovery.UNMOVE
+        assert recovery_for(Step.SWAPPING, written) is Recovery.SWAP
+        assert recovery_for(Step.MOVING, written, confirming=True) is Recovery.UNMOVE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contracts import booking as bk
+from contracts import booking_changes as changes
 from contracts import calendars as cal
 from contracts import identity as msg
 from identity.domain import activity
@@ -78,3 +80,32 @@ def test_a_summary_is_cleaned_and_capped() -> None:
     summary = activity.calendar_sync_failed(failed).summary
     assert summary.startswith("google calendar sync failed: bad[31m bad[31m")
     assert len(summary) == activity.SUMMARY_MAX
+
+
+def test_a_rescheduled_booking() -> None:
+    old = bk.Slot(
+        start=datetime(2030, 1, 2, 9, tzinfo=UTC), end=datetime(2030, 1, 2, 10, tzinfo=UTC)
+    )
+    new = bk.Slot(
+        start=datetime(2030, 1, 3, 14, tzinfo=UTC), end=datetime(2030, 1, 3, 15, tzinfo=UTC)
+    )
+    info = bk.BookingInfo(
+        booking_id="bk_0123456789abcdef0123",
+        slug="alice",
+        status=bk.BookingStatus.CONFIRMED,
+        start=new.start,
+        end=new.end,
+        title="Intro",
+        description="",
+        attendee_email="bob@example.com",
+        attendee_name="",
+        calendar_event=None,
+        created_at=old.start,
+    )
+    moved = changes.BookingRescheduled(booking=info, old=old, new=new, by=bk.ChangedBy.ATTENDEE)
+    assert activity.booking_rescheduled(moved) == Entry(
+        "booking.rescheduled",
+        "Booking 'Intro' with bob@example.com moved by the attendee from 2030-01-02 09:00 UTC "
+        "to 2030-01-03 14:00 UTC",
+        {"booking_id": info.booking_id},
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from contracts import booking_changes as booking
 from contracts import calendars as cal
 from contracts import identity as msg
 from contracts.rpc import EventSpec
@@ -28,5 +29,6 @@ def test_the_activity_feed_consumes_each_event_it_shows_once() -> None:
         cal.CALENDAR_DISCONNECTED,
         cal.CALENDAR_SYNC_FAILED,
         cal.CALENDAR_EXPIRED,
+        booking.BOOKING_RESCHEDULED,
     ]
     assert consumed == Counter(spec.subject for spec in wanted)

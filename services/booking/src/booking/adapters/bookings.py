@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, TypedDict
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from booking.adapters.database_errors import refusals
@@ -60,6 +61,16 @@ class Booking:
     request_hash: str | None
     created_at: datetime
     updated_at: datetime
+    # a reschedule under way (``moving``/``swapping``): the new interval, held beside the
+    # current one by the exclusion constraint, who asked, and the request's key and hash
+    moving_start_at: datetime | None = None
+    moving_end_at: datetime | None = None
+    moving_until: datetime | None = None
+    moving_by: str | None = None
+    moving_key: str | None = None
+    moving_hash: str | None = None
+    history: tuple[Mapping[str, str], ...] = ()  # previous times, oldest first
+    manage_token_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +94,7 @@ class NewBooking:
     reason: str | None = None
     idempotency_key: str | None
     request_hash: str | None
+    manage_token_hash: str | None = None
 
 
 class Changes(TypedDict, total=False):
@@ -94,10 +106,23 @@ class Changes(TypedDict, total=False):
     event_written: bool
     calendar_event: Mapping[str, str] | None
     reason: str
+    # a reschedule: the new interval held (or dropped), then swapped in
+    start_at: datetime
+    end_at: datetime
+    occupied_until: datetime
+    moving_start_at: datetime | None
+    moving_end_at: datetime | None
+    moving_until: datetime | None
+    moving_by: str | None
+    moving_key: str | None
+    moving_hash: str | None
+    needs_confirmation: bool
 
 
 def _booking(row: sa.Row[tuple[object, ...]]) -> Booking:
-    return Booking(**row._mapping)
+    values = dict(row._mapping)
+    values["history"] = tuple(values.get("history") or ())
+    return Booking(**values)
 
 
 # --- slot locks ----------------------------------------------------------------------------
@@ -129,12 +154,32 @@ async def lock_slots_of(uow: UnitOfWork, booking_id: str) -> None:
 
 # --- reads ---------------------------------------------------------------------------------
 
-_ACTIVE_BETWEEN: Final = sa.select(bookings.c.start_at, bookings.c.end_at).where(
-    bookings.c.tenant_id == sa.bindparam("tenant_id"),
-    bookings.c.status.in_(ACTIVE),
-    bookings.c.start_at < sa.bindparam("end"),
-    bookings.c.occupied_until > sa.bindparam("start"),
-)
+
+def _active_between(*, ignoring: bool) -> sa.CompoundSelect[tuple[datetime, datetime]]:
+    """The active bookings' intervals over [start, end): each one's current interval, and
+    the new one a booking being moved holds beside it (the constraint covers both)."""
+    but = (bookings.c.id != sa.bindparam("ignore"),) if ignoring else ()
+    tenant = (bookings.c.tenant_id == sa.bindparam("tenant_id"), bookings.c.status.in_(ACTIVE))
+    current = sa.select(bookings.c.start_at, bookings.c.end_at).where(
+        *tenant,
+        *but,
+        bookings.c.start_at < sa.bindparam("end"),
+        bookings.c.occupied_until > sa.bindparam("start"),
+    )
+    moving = sa.select(
+        bookings.c.moving_start_at.label("start_at"), bookings.c.moving_end_at.label("end_at")
+    ).where(
+        *tenant,
+        *but,
+        bookings.c.moving_start_at.is_not(None),
+        bookings.c.moving_start_at < sa.bindparam("end"),
+        bookings.c.moving_until > sa.bindparam("start"),
+    )
+    return sa.union_all(current, moving)
+
+
+_ACTIVE_BETWEEN: Final = _active_between(ignoring=False)
+_ACTIVE_BETWEEN_BUT: Final = _active_between(ignoring=True)
 
 
 async def busy(
@@ -145,10 +190,15 @@ async def busy(
     *,
     ignore: str | None = None,
 ) -> list[Interval]:
-    """The tenant's active bookings over [start, end) (with their buffers), but ``ignore``."""
+    """The tenant's active bookings over [start, end) (with their buffers), but ``ignore``;
+    a booking being moved occupies its current interval and its new one."""
     params = {"tenant_id": tenant_id, "start": start, "end": end}
-    statement = _ACTIVE_BETWEEN if not ignore else _ACTIVE_BETWEEN.where(bookings.c.id != ignore)
-    return [(r.start_at, r.end_at) for r in await uow.execute(statement, params)]
+    if ignore:
+        return [
+            (r.start_at, r.end_at)
+            for r in await uow.execute(_ACTIVE_BETWEEN_BUT, {**params, "ignore": ignore})
+        ]
+    return [(r.start_at, r.end_at) for r in await uow.execute(_ACTIVE_BETWEEN, params)]
 
 
 async def load(uow: UnitOfWork, booking_id: str, *, lock: bool = False) -> Booking | None:
@@ -200,22 +250,9 @@ async def first_clash(
     uow: UnitOfWork, tenant_id: str, start: datetime, end: datetime, *, ignore: str | None
 ) -> Interval | None:
     """The earliest active booking (but ``ignore``) starting before ``end`` whose occupied
-    time reaches past ``start``."""
-    row = (
-        await uow.execute(
-            sa.select(bookings.c.start_at, bookings.c.end_at)
-            .where(
-                bookings.c.tenant_id == tenant_id,
-                bookings.c.status.in_(ACTIVE),
-                bookings.c.start_at < end,
-                bookings.c.occupied_until > start,
-                bookings.c.id != (ignore or ""),
-            )
-            .order_by(bookings.c.start_at)
-            .limit(1)
-        )
-    ).first()
-    return (row.start_at, row.end_at) if row is not None else None
+    time reaches past ``start`` (a booking being moved: either of its intervals)."""
+    found = sorted(await busy(uow, tenant_id, start, end, ignore=ignore))
+    return found[0] if found else None
 
 
 async def page(
@@ -273,6 +310,24 @@ async def move(
     query = query.values(saga_step=step.value, updated_at=sa.func.now(), **changes)
     row = (await uow.execute(query.returning(bookings))).first()
     return _booking(row) if row is not None else None
+
+
+async def hold_move(
+    uow: UnitOfWork, booking_id: str, expected: Step, step: Step, **changes: Unpack[Changes]
+) -> Booking | None:
+    """:func:`move` for a change the exclusion constraint may refuse (a reschedule's new
+    interval): a slot taken raises ``ConstraintViolated`` (``SLOT_TAKEN``)."""
+    with refusals():
+        return await move(uow, booking_id, expected, step, **changes)
+
+
+async def add_history(uow: UnitOfWork, booking_id: str, entry: Mapping[str, str]) -> None:
+    """Append one entry to the booking's history (in the swap's transaction)."""
+    await uow.execute(
+        sa.update(bookings)
+        .where(bookings.c.id == booking_id)
+        .values(history=bookings.c.history + sa.cast([dict(entry)], postgresql.JSONB))
+    )
 
 
 async def claim_unfinished(

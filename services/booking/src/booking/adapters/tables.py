@@ -54,6 +54,16 @@ bookings = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("idempotency_key", sa.Text, nullable=True),
     sa.Column("request_hash", sa.Text, nullable=True),
+    # a reschedule under way: the new interval, held beside the current one (0005)
+    sa.Column("moving_start_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("moving_end_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("moving_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("moving_by", sa.Text, nullable=True),
+    sa.Column("moving_key", sa.Text, nullable=True),
+    sa.Column("moving_hash", sa.Text, nullable=True),
+    # previous times: [{start, end, changed_at, by, key?, hash?}], oldest first
+    sa.Column("history", postgresql.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("manage_token_hash", sa.Text, nullable=True),  # SHA-256 of the manage token
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),

@@ -20,6 +20,10 @@ class Step(StrEnum):
     # the booking's end is decided and recorded (cancelled, declined, expired); its calendar
     # event and quota are still being released
     ENDING = "ending"
+    # a reschedule (of a pending or confirmed booking): the new interval is held beside the
+    # current one, the calendar event is being moved (ambiguous, like ``writing``)
+    MOVING = "moving"
+    SWAPPING = "swapping"  # the event moved (the pivot): the new interval is being swapped in
 
 
 class Recovery(StrEnum):
@@ -27,6 +31,8 @@ class Recovery(StrEnum):
     BACKWARD = "backward"  # before the pivot: undo it
     RELEASE = "release"  # ended by the owner or by expiry: release what it still holds
     RETURN = "return"  # an owner's confirm that did not get past the pivot: pending again
+    SWAP = "swap"  # a reschedule past its pivot: swap the new times in
+    UNMOVE = "unmove"  # a reschedule before its pivot: move the event back, keep the old times
     LEAVE = "leave"
 
 
@@ -43,6 +49,10 @@ def recovery_for(step: Step, event_written: bool, *, confirming: bool = False) -
         return Recovery.LEAVE
     if step is Step.ENDING:
         return Recovery.RELEASE
+    if step is Step.SWAPPING:
+        return Recovery.SWAP
+    if step is Step.MOVING:
+        return Recovery.UNMOVE
     if step is Step.COMMITTING or (event_written and step is not Step.COMPENSATING):
         return Recovery.FORWARD
     if confirming and step is Step.WRITING:
@@ -60,6 +70,8 @@ class Compensation(StrEnum):
     RELEASE_QUOTA = "release_quota"  # of reserving a unit of the month's quota (idempotent)
     FAIL = "fail"  # of the hold: the booking failed, its slot is free, booking_failed says so
     CLOSE = "close"  # of an ended booking's hold: its end was announced when it was decided
+    MOVE_BACK = "move_back"  # of moving the event: move it back to the current times
+    KEEP_OLD = "keep_old"  # of holding the new interval: drop it, the booking keeps its times
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +92,17 @@ def undo_plan(step: Step, held: Held) -> tuple[Compensation, ...]:
     (``writing``: the write may have happened), the quota released when it was reserved or
     may have been (``preparing``); both always when the row is not ``certain``. An ended
     booking (``ending``) releases exactly what its row says it holds. A finished saga owes
-    nothing.
+    nothing, and so does a reschedule past its pivot (``swapping``: recovery finishes it).
+    A reschedule before its pivot (``moving``) moves the event back to the booking's
+    current times, then drops the new interval it held (the booking never let go of its
+    slot).
     """
-    if step in (Step.DONE, Step.COMPENSATED):
+    if step in (Step.DONE, Step.COMPENSATED, Step.SWAPPING):
         return ()
+    if step is Step.MOVING:  # a reschedule undone: the event back (when it has one), then
+        # the new interval dropped; after a crash the event may exist unrecorded: back too
+        back = held.event_written or not held.certain
+        return (*([Compensation.MOVE_BACK] if back else []), Compensation.KEEP_OLD)
     if step is Step.ENDING:
         owed = [
             *([Compensation.DELETE_EVENT] if held.event_written else []),

@@ -13,10 +13,12 @@ from booking.service_layer import (
     lifecycle,
     policies,
     projection,
+    rescheduling,
 )
 from booking.service_layer.deps import BookingDeps
 from booking.settings import BookingSettings
 from contracts import booking as msg
+from contracts import booking_changes as changes
 from contracts import gateway as gw
 from contracts import identity as ident
 from contracts import owners as owner_msg
@@ -62,6 +64,11 @@ def handlers(settings: BookingSettings) -> tuple[Route[BookingDeps], ...]:
         rpc(msg.CONFIRM_BOOKING, lifecycle.confirm_booking),
         rpc(msg.DECLINE_BOOKING, lifecycle.decline_booking),
         rpc(msg.CANCEL_BOOKING, lifecycle.cancel_booking),
+        # changing a booking: the owner's reschedule, the attendee's manage link
+        rpc(changes.RESCHEDULE_BOOKING, rescheduling.reschedule_booking),
+        rpc(changes.GET_MANAGED_BOOKING, rescheduling.get_managed_booking),
+        rpc(changes.RESCHEDULE_MANAGED_BOOKING, rescheduling.reschedule_managed_booking),
+        rpc(changes.CANCEL_MANAGED_BOOKING, rescheduling.cancel_managed_booking),
         # callers and policies
         rpc(policy_msg.CREATE_CALLER, callers.create_caller),
         rpc(policy_msg.LIST_CALLERS, callers.list_callers),

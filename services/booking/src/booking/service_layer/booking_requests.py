@@ -86,6 +86,7 @@ async def create_booking(cmd: msg.CreateBooking, deps: BookingDeps) -> msg.Booki
         hold_expires_at=now + deps.hold,
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
+        manage_token_hash=cmd.manage_token_hash,
     )
     try:
         row = await booking_saga.hold(deps, cmd, new)

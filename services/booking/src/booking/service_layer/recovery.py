@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from booking.adapters import bookings
 from booking.adapters.bookings import Booking
 from booking.domain.saga import Recovery, Step, recovery_for
-from booking.service_layer import booking_saga
+from booking.service_layer import booking_saga, reschedule_saga
 from booking.service_layer.deps import BookingDeps
 from booking.service_layer.lifecycle import end_pending
 from booking.service_layer.saga_state import move
@@ -82,6 +82,12 @@ async def recover_one(deps: BookingDeps, cause: Message, row: Booking) -> None:
         await booking_saga.release(deps, cause, row)
     elif what is Recovery.RETURN:
         await booking_saga.back_to_owner(deps, row.id)
+    elif what is Recovery.SWAP:
+        await reschedule_saga.swap(deps, cause, row.id)
+    elif what is Recovery.UNMOVE:
+        await reschedule_saga.undo(
+            deps, cause, row.id, "The reschedule did not complete in time.", certain=False
+        )
     elif what is Recovery.BACKWARD:
         await booking_saga.undo(
             deps, cause, row.id, "The booking did not complete in time.", certain=False

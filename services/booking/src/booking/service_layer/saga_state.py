@@ -36,6 +36,15 @@ def info(row: Booking) -> msg.BookingInfo:
         calendar_event=msg.CalendarEventRef(**row.calendar_event) if row.calendar_event else None,
         reason=row.reason,
         created_at=row.created_at,
+        history=[
+            msg.TimesChanged(
+                start=entry["start"],
+                end=entry["end"],
+                changed_at=entry["changed_at"],
+                by=msg.ChangedBy(entry["by"]),
+            )
+            for entry in row.history
+        ],
     )
 
 

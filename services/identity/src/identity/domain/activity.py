@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from contracts import booking_changes as booking
 from contracts import calendars as cal
 from contracts import identity as msg
 from contracts.text import clean_text
@@ -83,4 +85,19 @@ def calendar_expired(event: cal.CalendarExpired) -> Entry:
         "calendar.expired",
         f"{event.provider.value} calendar access expired: connect it again",
         {"connection_id": event.connection_id},
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def booking_rescheduled(event: booking.BookingRescheduled) -> Entry:
+    moved = event.booking
+    who = "the attendee" if event.by is booking.ChangedBy.ATTENDEE else "the owner"
+    return _entry(
+        "booking.rescheduled",
+        f"Booking '{moved.title}' with {moved.attendee_email} moved by {who} from "
+        f"{_utc(event.old.start)} to {_utc(event.new.start)}",
+        {"booking_id": moved.booking_id},
     )

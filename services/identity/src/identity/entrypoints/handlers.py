@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from contracts import booking_changes as booking
 from contracts import calendars as cal
 from contracts import identity as msg
 from cortex_runtime.handlers import event, rpc
@@ -40,4 +41,5 @@ HANDLERS: Final = (
     event(cal.CALENDAR_DISCONNECTED, activity.on_calendar_disconnected),
     event(cal.CALENDAR_SYNC_FAILED, activity.on_calendar_sync_failed),
     event(cal.CALENDAR_EXPIRED, activity.on_calendar_expired),
+    event(booking.BOOKING_RESCHEDULED, activity.on_booking_rescheduled),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contracts import booking_changes as booking
 from contracts import calendars as cal
 from contracts import identity as msg
 from contracts.envelope import Message
@@ -104,3 +105,9 @@ async def on_calendar_expired(
     event: cal.CalendarExpired, deps: IdentityDeps, uow: UnitOfWork
 ) -> None:
     await record(uow, event, wording.calendar_expired(event))
+
+
+async def on_booking_rescheduled(
+    event: booking.BookingRescheduled, deps: IdentityDeps, uow: UnitOfWork
+) -> None:
+    await record(uow, event, wording.booking_rescheduled(event))
