@@ -66,6 +66,7 @@ OWNER_TOOLS = {
     "confirm_booking",
     "decline_booking",
     "cancel_booking",
+    "reschedule_booking",
     "list_calendars",
     "list_callers",
     "upsert_caller",
@@ -178,6 +179,8 @@ def test_both_protocols_list_every_tool_with_schemas_and_annotations(system: Sys
         assert "format" in tool.input_schema["properties"], tool.name
     assert by_name["query_public_availability"].annotations.read_only_hint is True
     assert by_name["cancel_booking"].annotations.destructive_hint is True
+    reschedule = by_name["reschedule_booking"].annotations
+    assert (reschedule.destructive_hint, reschedule.idempotent_hint) == (False, True)
     assert by_name["request_booking"].annotations.idempotent_hint is False
     assert by_name["upsert_caller"].annotations.idempotent_hint is True
     availability = by_name["query_public_availability"].input_schema

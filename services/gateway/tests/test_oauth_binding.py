@@ -64,7 +64,10 @@ def test_a_cookie_matches_its_own_flow_and_purpose_only() -> None:
 def test_the_binding_secret_is_refused_at_its_development_default_in_production() -> None:
     with pytest.raises(ValueError, match="CORTEX_GATEWAY_OAUTH_BINDING_SECRET"):
         GatewaySettings(env="production")
-    assert GatewaySettings(env="production", oauth_binding_secret="a real one").env == "production"
+    with pytest.raises(ValueError, match="CORTEX_GATEWAY_MANAGE_LINK_SECRET"):
+        GatewaySettings(env="production", oauth_binding_secret="a real one")
+    real = {"oauth_binding_secret": "a real one", "manage_link_secret": "another real one"}
+    assert GatewaySettings(env="production", **real).env == "production"  # type: ignore[arg-type]
     assert GatewaySettings(env="development").oauth_binding_secret.get_secret_value()
 
 

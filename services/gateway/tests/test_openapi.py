@@ -27,6 +27,7 @@ from contracts.identity import WEEKDAYS, UserType
 from contracts.policies import ConditionType, PolicyAction, TrustLevel
 from gateway.app import create_app
 from gateway.openapi import LINKS
+from gateway.routes.manage import TOKEN_PATTERN as MANAGE_TOKEN_PATTERN
 from gateway.settings import GatewaySettings
 
 
@@ -101,6 +102,8 @@ def test_every_path_parameter_states_its_shape(spec: dict[str, Any]) -> None:
             elif name == "slug":
                 assert schema["pattern"] == formats.PAGE_SLUG_PATTERN, ref
                 assert (schema["minLength"], schema["maxLength"]) == (3, 63), ref
+            elif name == "token":  # the manage link's token
+                assert schema["pattern"] == MANAGE_TOKEN_PATTERN, ref
             elif name == "provider":
                 wanted = {"google", "outlook"}
                 if ref == "DELETE /api/v1/calendars/{provider}":
@@ -108,7 +111,7 @@ def test_every_path_parameter_states_its_shape(spec: dict[str, Any]) -> None:
                 assert set(schema["enum"]) == wanted, ref
             else:
                 raise AssertionError(f"{ref}: path parameter {name} is not described")
-    assert seen == {*ID_PARAMETERS, "slug", "provider"}
+    assert seen == {*ID_PARAMETERS, "slug", "provider", "token"}
 
 
 @pytest.mark.parametrize("prefix", list(IdPrefix))

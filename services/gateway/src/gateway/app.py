@@ -31,6 +31,7 @@ from gateway.routes import (
     dashboard,
     health,
     keys,
+    manage,
     toon,
 )
 from gateway.routes import billing as billing_routes
@@ -54,6 +55,7 @@ ROUTERS: Final = (
     availability.public,
     bookings.public,
     bookings.owner,
+    manage.router,
     availability.owner,
     callers_policies.router,
     toon.router,

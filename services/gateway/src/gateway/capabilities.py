@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts import billing, calendars, identity, policies
+from contracts import billing, booking_changes, calendars, identity, policies
 from contracts import booking as msg
 from contracts.calendars import Provider
 from contracts.policies import PolicyInfo
@@ -31,6 +31,7 @@ from cortex_runtime.errors import ServiceError
 from gateway import consistency
 from gateway.deps import Caller
 from gateway.handover import hand_over_booking
+from gateway.manage_links import manage_token, manage_token_hash, manage_url, secret_of
 from gateway.params import years
 
 log = logging.getLogger(__name__)
@@ -110,18 +111,41 @@ class BookingOut(BaseModel):
     calendar_event: CalendarEvent | None
 
 
+class PublicBookingOut(BookingOut):
+    manage_url: str = Field(
+        description="The attendee's link to read, reschedule or cancel this booking "
+        "(GET it; POST .../reschedule, .../cancel); keep it private"
+    )
+
+
 class BookingDetail(BookingOut):
     slug: str
     description: str
     attendee_name: str
     reason: str | None
     created_at: datetime
+    history: list[msg.TimesChanged] = Field(
+        default_factory=list,
+        description="Its previous times, oldest reschedule first (start, end, changed_at, by)",
+    )
+
+
+class RescheduleIn(BaseModel):
+    start: AwareDatetime = Field(
+        examples=["2026-03-16T14:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS
+    )
+    end: AwareDatetime = Field(
+        examples=["2026-03-16T15:00:00Z"], ge=msg.EARLIEST, lt=msg.LATEST, json_schema_extra=MOMENTS
+    )
 
 
 class Accepted(BaseModel):
     booking_id: str
     status: str = "processing"
     status_url: str
+    manage_url: str | None = Field(
+        default=None, description="The attendee's link to read, reschedule or cancel it"
+    )
 
 
 class BookingPage(BaseModel):
@@ -284,24 +308,42 @@ def booking_out(info: msg.BookingInfo) -> BookingOut:
     return BookingOut(**info.model_dump(include=set(BookingOut.model_fields)))
 
 
+def public_booking(app: FastAPI, info: msg.BookingInfo) -> PublicBookingOut:
+    """A booking as its attendee sees it: with its manage link."""
+    return PublicBookingOut(
+        **booking_out(info).model_dump(), manage_url=manage_url(app, info.slug, info.booking_id)
+    )
+
+
+def body_hash(body: BaseModel) -> str:
+    """The hash of a request body an Idempotency-Key is checked against."""
+    return hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+
+
 def booking_detail(info: msg.BookingInfo) -> BookingDetail:
     return BookingDetail(**info.model_dump(include=set(BookingDetail.model_fields)))
 
 
-def accepted(slug: str, booking_id: str) -> Accepted:
-    return Accepted(booking_id=booking_id, status_url=f"/public/{slug}/bookings/{booking_id}")
+def accepted(slug: str, booking_id: str, app: FastAPI | None = None) -> Accepted:
+    return Accepted(
+        booking_id=booking_id,
+        status_url=f"/public/{slug}/bookings/{booking_id}",
+        manage_url=manage_url(app, slug, booking_id) if app is not None else None,
+    )
 
 
-def _booked(slug: str, info: msg.BookingInfo) -> BookingOut | Accepted:
+def _booked(app: FastAPI, slug: str, info: msg.BookingInfo) -> BookingOut | Accepted:
     """What a booking request is answered with, from the booking as it stands: made
     (``confirmed``, or ``pending`` the owner's confirmation); accepted with its status URL
     while its saga still runs (``held``: past the pivot it will be confirmed); an ended one
     (a retry of a request that failed, or of a booking since cancelled, declined or
     expired) is a conflict saying so."""
     if info.status in (msg.BookingStatus.CONFIRMED, msg.BookingStatus.PENDING):
-        return booking_out(info)
+        return public_booking(app, info)
     if info.status is msg.BookingStatus.HELD:
-        return accepted(slug, info.booking_id)
+        return accepted(slug, info.booking_id, app)
     reason = info.reason or f"The booking was {info.status.value}."
     if info.status is not msg.BookingStatus.FAILED:
         reason = f"This booking was {info.status.value}: {reason}"
@@ -313,9 +355,7 @@ async def request_booking(
 ) -> BookingOut | Accepted:
     """Book a slot: the booking made (``BookingOut``), or ``Accepted`` (HTTP 202) when its
     saga is still running or booking did not answer in time (then handed over durably)."""
-    request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
+    request_hash = body_hash(body)
     booking_id, page_tenant_id = await _booking_id(call, slug, idempotency_key)
     command = call.message(
         msg.CREATE_BOOKING,
@@ -330,6 +370,7 @@ async def request_booking(
         description=body.description,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+        manage_token_hash=manage_token_hash(manage_token(secret_of(app), booking_id)),
     )
     timeout = app.state.settings.booking_timeout_seconds
     try:
@@ -340,14 +381,15 @@ async def request_booking(
         # the saga may go on, or the request may never have reached booking: hand it over
         # durably so that booking settles it either way, then answer where to look
         await hand_over_booking(app, command)
-        return accepted(slug, command.booking_id)
-    return _booked(slug, reply.booking)
+        return accepted(slug, command.booking_id, app)
+    return _booked(app, slug, reply.booking)
 
 
-async def public_booking_status(call: Caller, slug: str, booking_id: str) -> BookingOut:
-    return booking_out(
-        (await call(msg.GET_PUBLIC_BOOKING, slug=slug, booking_id=booking_id)).booking
-    )
+async def public_booking_status(
+    call: Caller, app: FastAPI, slug: str, booking_id: str
+) -> PublicBookingOut:
+    found = await call(msg.GET_PUBLIC_BOOKING, slug=slug, booking_id=booking_id)
+    return public_booking(app, found.booking)
 
 
 # --- the owner's: settings ------------------------------------------------------------------
@@ -474,6 +516,28 @@ async def confirm_booking(call: Caller, booking_id: str) -> BookingDetail:
     """Confirm a pending booking; still ``pending`` when it is not recorded at once
     (REST answers that 202)."""
     return booking_detail((await call(msg.CONFIRM_BOOKING, booking_id=booking_id)).booking)
+
+
+async def reschedule_booking(
+    call: Caller,
+    booking_id: str,
+    start: datetime,
+    end: datetime,
+    idempotency_key: str | None = None,
+) -> BookingDetail:
+    """Move a booking to [start, end): the same booking, new times (``confirmed``, or
+    ``pending`` when the new slot needs the owner's confirmation), the calendar event moved;
+    its previous times in ``history``. The new slot obeys a new booking's rules."""
+    body = RescheduleIn(start=start, end=end)
+    reply = await call(
+        booking_changes.RESCHEDULE_BOOKING,
+        booking_id=booking_id,
+        start=body.start,
+        end=body.end,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash(body),
+    )
+    return booking_detail(reply.booking)
 
 
 async def decline_booking(call: Caller, booking_id: str, reason: str = "") -> BookingDetail:

@@ -617,6 +617,24 @@ def _booking_tools(mcp: MCPServer) -> None:
             ctx, format, lambda call: cap.cancel_booking(call, booking_id, reason)
         )
 
+    @mcp.tool(annotations=CHANGE)
+    async def reschedule_booking(
+        booking_id: BookingIdArg,
+        start: Moment,
+        end: Moment,
+        ctx: Context,
+        format: Format = "toon",
+    ) -> Annotated[CallToolResult, cap.BookingDetail]:
+        """Move a booking to new times: the same booking (same id), its calendar event
+        moved, its previous times in 'history'; 'pending' when the new slot needs the
+        owner's confirmation. The new slot obeys a new booking's rules (a taken one is
+        refused with the clash and the next free slots); moving it to the same times again
+        changes nothing."""
+
+        return await _as_owner(
+            ctx, format, lambda call: cap.reschedule_booking(call, booking_id, start, end)
+        )
+
 
 def _account_tools(mcp: MCPServer) -> None:
     # --- calendars, callers, policies, dashboard, activity ----------------------------------

@@ -50,6 +50,11 @@ class GatewaySettings(CortexSettings):
         "Signs the OAuth connection links and the cookies that bind a connection to the "
         "browser that opened its link; the same value on every gateway replica",
     )
+    manage_link_secret: SecretStr = secret_field(
+        "cortex-development-manage-link-secret",
+        "Derives the attendees' manage-link tokens (HMAC of the booking id); the same value "
+        "on every gateway replica; a new value invalidates every link given before",
+    )
     trusted_proxies: str = Field(
         default="",
         description="CIDR networks of proxies whose X-Forwarded-For is believed (none by default)",

@@ -18,6 +18,8 @@ from gateway.capabilities import (
     BookingOut,
     BookingPage,
     CalendarEvent,
+    PublicBookingOut,
+    RescheduleIn,
     Slot,
 )
 from gateway.deps import PublicCaller, TenantCaller
@@ -41,6 +43,8 @@ __all__ = [
     "BookingOut",
     "BookingPage",
     "CalendarEvent",
+    "PublicBookingOut",
+    "RescheduleIn",
     "Slot",
 ]
 
@@ -48,7 +52,7 @@ __all__ = [
 @public.post(
     "/{slug}/book",
     status_code=201,
-    response_model=BookingOut,
+    response_model=PublicBookingOut,
     responses={
         202: {"model": Accepted, "description": "Still running: poll status_url"},
         **documented(400, 402, 403, 404, 409, 429, 502),
@@ -70,10 +74,15 @@ async def book(
     return booked
 
 
-@public.get("/{slug}/bookings/{booking_id}", response_model=BookingOut, responses=documented(404))
-async def public_status(slug: Slug, booking_id: BookingId, call: PublicCaller) -> BookingOut:
-    """The status of a booking made on this page (its id is an unguessable token)."""
-    return await capabilities.public_booking_status(call, slug, booking_id)
+@public.get(
+    "/{slug}/bookings/{booking_id}", response_model=PublicBookingOut, responses=documented(404)
+)
+async def public_status(
+    slug: Slug, booking_id: BookingId, request: Request, call: PublicCaller
+) -> PublicBookingOut:
+    """The status of a booking made on this page (its id is an unguessable token), with its
+    manage link."""
+    return await capabilities.public_booking_status(call, request.app, slug, booking_id)
 
 
 @owner.get("", response_model=BookingPage, responses=documented(400, 401))
@@ -150,3 +159,25 @@ async def cancel(
     answers again (the answer is the cancelled booking either way)."""
     reason = body.reason if body else ""
     return await capabilities.cancel_booking(call, booking_id, reason)
+
+
+@owner.post(
+    "/{booking_id}/reschedule",
+    response_model=BookingDetail,
+    responses=documented(400, 401, 403, 404, 409, 502),
+)
+async def reschedule(
+    booking_id: BookingId,
+    body: RescheduleIn,
+    call: TenantCaller,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BookingDetail:
+    """Move a booking to new times: the same booking (same id), ``confirmed``, or
+    ``pending`` when the new slot needs the owner's confirmation (their rule or a policy).
+    The new slot is held before the old one is released, and the calendar event is moved
+    in place (same UID); the month's quota is unchanged. The new slot obeys the rules of a
+    new booking (a taken one is 409 with the same details); the previous times are kept in
+    ``history``. A retry with the same ``Idempotency-Key`` returns the first answer."""
+    return await capabilities.reschedule_booking(
+        call, booking_id, body.start, body.end, idempotency_key
+    )
