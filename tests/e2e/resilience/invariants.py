@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 import nats
 
 from contracts import subjects
@@ -203,6 +206,30 @@ async def calendar_disagreements(system: System, owners: list[Owner]) -> list[st
     return wrong  # fmt: skip
 
 
+def _event_start(owner: Owner, uid: str) -> datetime | None:
+    """DTSTART (UTC) of the event ``uid`` on the owner's Radicale calendar; None without one."""
+    ics = httpx.get(f"{owner.calendar_url}{uid}.ics", auth=(owner.user, owner.password), timeout=10)
+    found = re.search(r"DTSTART[^:\r\n]*:(\d{8}T\d{6})Z", ics.text)
+    if ics.status_code != 200 or not found:
+        return None
+    return datetime.strptime(found.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+
+
+async def moved_event_disagreements(system: System, owners: list[Owner]) -> list[str]:
+    """A rescheduled confirmed booking's event is where the booking is (moved, not left
+    behind or moved back)."""
+    by_slug = {o.slug: o for o in owners}
+    wrong = []
+    for row in await bookings_of(system, owners):
+        history = row["history"]
+        if row["status"] != "confirmed" or history in (None, "[]", []):
+            continue
+        start = await asyncio.to_thread(_event_start, by_slug[row["slug"]], row["id"])
+        if start != row["start_at"]:
+            wrong.append(f"rescheduled {row['id']} is at {row['start_at']}, its event at {start}")
+    return wrong
+
+
 @dataclass
 class StreamCount:
     messages: int = 0
@@ -296,6 +323,7 @@ async def violations(system: System, owners: list[Owner], *, events: bool = True
         + await stale_holds_and_reservations(system)
         + await quota_disagreements(system, owners)
         + await calendar_disagreements(system, owners)
+        + await moved_event_disagreements(system, owners)
         + await outbox_backlog(system)
     )
     if events:

@@ -95,14 +95,30 @@ class Outcome:
 
 
 @dataclass
+class Moved:
+    """One owner's reschedule of a booking the load made: from ``old`` to ``new``."""
+
+    booking_id: str
+    old: Slot
+    new: Slot
+    status: int  # 0: no HTTP answer
+    code: str | None
+    json_ok: bool
+
+
+@dataclass
 class Load:
-    """Clients booking distinct free slots through both gateways until stopped."""
+    """Clients booking distinct free slots through both gateways until stopped, and (with
+    ``moves``) owners rescheduling bookings it made, each once, into other free slots."""
 
     system: System
     slots: Iterator[Slot]
     workers: int
     outcomes: list[Outcome] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    moves: Iterator[Slot] | None = None  # where reschedules go (other owners' slots skipped)
+    move_workers: int = 1
+    moved: list[Moved] = field(default_factory=list)
 
     async def _one(self, client: httpx.AsyncClient, n: int, slot: Slot) -> Outcome:
         body = {
@@ -152,10 +168,64 @@ class Load:
             if outcome.status not in (201, 202, 409):
                 await asyncio.sleep(0.2)  # a client backs off a little after an error
 
+    def _next_move(self, taken: set[str]) -> tuple[Outcome, Slot] | None:
+        """A confirmed booking of the load not moved yet, and a free slot of its owner."""
+        assert self.moves is not None
+        for outcome in list(self.outcomes):
+            if outcome.status == 201 and outcome.reported == "confirmed":
+                if outcome.booking_id and outcome.booking_id not in taken:
+                    taken.add(outcome.booking_id)
+                    for slot in self.moves:
+                        if slot.owner is outcome.slot.owner:
+                            return outcome, slot
+                    return None
+        return None
+
+    async def _move(self, client: httpx.AsyncClient, n: int, taken: set[str]) -> None:
+        while not self.stopping.is_set():
+            found = self._next_move(taken)
+            if found is None:
+                await asyncio.sleep(0.1)
+                continue
+            made, slot = found
+            gw = self.system.gateways[n % len(self.system.gateways)]
+            body = {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
+            try:
+                response = await client.post(
+                    f"{gw}/api/v1/bookings/{made.booking_id}/reschedule",
+                    json=body,
+                    headers={**slot.owner.auth, "Idempotency-Key": uuid.uuid4().hex},
+                )
+            except httpx.HTTPError:
+                self.moved.append(Moved(str(made.booking_id), made.slot, slot, 0, None, False))
+                continue
+            try:
+                data = response.json()
+            except ValueError:
+                data = {}
+            data = data if isinstance(data, dict) else {}
+            json_ok = response.status_code < 400 or is_json_error(response)
+            self.moved.append(
+                Moved(
+                    str(made.booking_id),
+                    made.slot,
+                    slot,
+                    response.status_code,
+                    data.get("code"),
+                    json_ok,
+                )
+            )
+            n += self.move_workers
+
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=self.workers * 2)
+        limits = httpx.Limits(max_connections=(self.workers + self.move_workers) * 2)
+        taken: set[str] = set()
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            await asyncio.gather(*(self._worker(i, client) for i in range(self.workers)))
+            movers = range(self.move_workers) if self.moves is not None else range(0)
+            await asyncio.gather(
+                *(self._worker(i, client) for i in range(self.workers)),
+                *(self._move(client, i, taken) for i in movers),
+            )
 
     def first_success_after(self, moment: float) -> float | None:
         """Seconds from ``moment`` until a booking sent after it was answered 201."""

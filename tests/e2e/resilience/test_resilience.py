@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -104,7 +105,41 @@ def finish(system: System, owners: list[Owner], report: Report, load: Load | Non
         assert not unclean, f"answers that are not JSON errors: {unclean[:5]}"
         crashed = [o for o in load.outcomes if o.status == 500]
         assert not crashed, f"500s (a fault must give 502/503/202, never 500): {crashed[:5]}"
+        wrong = moves_disagreements(load, rows)
+        assert not wrong, "reschedules: " + "\n".join(wrong[:20])
+        report.notes.append(
+            "reschedules: "
+            + ", ".join(
+                f"{s or 'no answer'}: {n}"
+                for s, n in sorted(Counter(m.status for m in load.moved).items())
+            )
+        )
     system.stack.check_children(restart=False)
+
+
+def moves_disagreements(load: Load, rows: list[Any]) -> list[str]:
+    """A reschedule answered 200 left its booking at the new times; one refused (4xx,
+    502) kept the old ones; one without an answer (a fault) ended at either, never between.
+    Every answer is JSON, none a 500."""
+    by_id = {r["id"]: r for r in rows}
+    wrong = []
+    for m in load.moved:
+        row = by_id.get(m.booking_id)
+        if row is None:
+            wrong.append(f"rescheduled {m.booking_id} has no row")
+            continue
+        at_new = (row["start_at"], row["end_at"]) == (m.new.start, m.new.end)
+        at_old = (row["start_at"], row["end_at"]) == (m.old.start, m.old.end)
+        if m.status == 200 and not at_new:
+            wrong.append(f"200 {m.booking_id} is at {row['start_at']}, not {m.new.start}")
+        elif 400 <= m.status < 500 or m.status == 502:
+            if not at_old and row["status"] != "cancelled":
+                wrong.append(f"{m.status} {m.code} {m.booking_id} moved to {row['start_at']}")
+        elif not (at_old or at_new):
+            wrong.append(f"{m.status} {m.booking_id} is at {row['start_at']}: neither time")
+        if m.status == 500 or not m.json_ok:
+            wrong.append(f"reschedule {m.booking_id} answered {m.status} {m.code}")
+    return wrong
 
 
 def accepted_but_lost(outcomes: list[Outcome], rows: list[object]) -> list[str]:
@@ -136,7 +171,12 @@ def run_with_load(
     they are asked to die with their parent (PR_SET_PDEATHSIG follows the thread). ``fault``
     returns when the fault ended (monotonic); the load goes on until a booking sent after
     that succeeded (the recovery time)."""
-    load = Load(system, half_hours(owners), SIZE.load_workers)
+    load = Load(
+        system,
+        half_hours(owners, last_day=44),
+        SIZE.load_workers,
+        moves=half_hours(owners, first_day=45),  # owners reschedule bookings under the fault
+    )
     thread = threading.Thread(target=lambda: asyncio.run(load.run()), daemon=True)
     thread.start()
     try:
