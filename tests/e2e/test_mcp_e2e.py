@@ -302,6 +302,11 @@ def test_owner_tools_without_a_valid_key_say_a_key_is_needed(system: System) -> 
             "confirm_booking": {"booking_id": "bk_" + "0" * 20},
             "decline_booking": {"booking_id": "bk_" + "0" * 20},
             "cancel_booking": {"booking_id": "bk_" + "0" * 20},
+            "reschedule_booking": {
+                "booking_id": "bk_" + "0" * 20,
+                "start": "2030-01-01T10:00:00Z",
+                "end": "2030-01-01T10:30:00Z",
+            },
             "set_open_scheduling": {"enabled": True},
             "update_working_hours": {"working_hours": {}},
             "find_free_slots": {
