@@ -19,15 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo
 
-from booking.adapters import bookings, owners
+from booking.adapters import bookings
 from booking.adapters.bookings import Booking, NewBooking
 from booking.adapters.database_errors import DatabaseError
 from booking.domain import texts
 from booking.domain.saga import Compensation, Held, Step, undo_plan
 from booking.service_layer.availability import busy_time
-from booking.service_layer.conflicts import conflict
+from booking.service_layer.conflicts import live_clash
 from booking.service_layer.deps import BookingDeps
 from booking.service_layer.saga_state import announce, current, info, move
 from contracts import billing as bill
@@ -147,19 +146,7 @@ async def check_live(deps: BookingDeps, cmd: msg.CreateBooking, held: Booking) -
         await undo_or_leave(deps, cmd, held.id, exc.reply.message)
         raise
     if any(a < held.occupied_until and b > held.start_at - pad for a, b in busy):
-        async with deps.reader() as uow:
-            owner = await owners.by_tenant(uow, held.tenant_id, deleted_too=True)
-        assert owner is not None  # a booking's owner row is never deleted, only marked
-        error = await conflict(
-            deps,
-            cmd,
-            owner,
-            held.start_at,
-            held.end_at,
-            ZoneInfo(owner.timezone),
-            free_busy=free_busy,
-            ignore_booking=held.id,
-        )
+        error = await live_clash(deps, cmd, held, held.start_at, held.end_at, free_busy)
         await undo_or_leave(deps, cmd, held.id, error.reply.message)
         raise error
 

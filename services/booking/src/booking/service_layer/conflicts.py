@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from booking.adapters import bookings
+from booking.adapters import bookings, owners
+from booking.adapters.bookings import Booking
 from booking.adapters.owners import Owner
 from booking.domain import next_slots
 from booking.service_layer.availability import CALENDAR_UNAVAILABLE, busy_time, rules_of
@@ -21,6 +22,31 @@ Details = dict[str, object]
 
 def hhmm(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%H:%M")
+
+
+async def live_clash(
+    deps: BookingDeps,
+    cause: Message,
+    booking: Booking,
+    start: datetime,
+    end: datetime,
+    free_busy: cal.FreeBusy,
+) -> ServiceError:
+    """The 409 of a saga whose live calendar check found ``booking``'s new interval
+    [start, end) taken: :func:`conflict` in its owner's zone, the booking itself left out."""
+    async with deps.reader() as uow:
+        owner = await owners.by_tenant(uow, booking.tenant_id, deleted_too=True)
+    assert owner is not None  # a booking's owner row is never deleted, only marked
+    return await conflict(
+        deps,
+        cause,
+        owner,
+        start,
+        end,
+        ZoneInfo(owner.timezone),
+        free_busy=free_busy,
+        ignore_booking=booking.id,
+    )
 
 
 async def conflict(

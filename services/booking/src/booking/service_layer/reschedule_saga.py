@@ -19,13 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo
 
-from booking.adapters import bookings, owners
+from booking.adapters import bookings
 from booking.adapters.bookings import Booking
 from booking.domain.saga import Compensation, Held, Step, undo_plan
 from booking.service_layer.booking_saga import DEFINITIVE_REFUSALS
-from booking.service_layer.conflicts import conflict
+from booking.service_layer.conflicts import live_clash
 from booking.service_layer.deps import BookingDeps
 from booking.service_layer.saga_state import announce, current, info, move
 from contracts import booking as msg
@@ -167,19 +166,7 @@ async def _check_live(deps: BookingDeps, cause: Message, held: Booking) -> None:
         raise
     spans = [(b.start, b.end) for b in (*found.busy, *found.unknown)]
     if any(a < until and b > start for a, b in spans):
-        async with deps.reader() as uow:
-            owner = await owners.by_tenant(uow, held.tenant_id, deleted_too=True)
-        assert owner is not None  # a booking's owner row is never deleted, only marked
-        error = await conflict(
-            deps,
-            cause,
-            owner,
-            held.moving_start_at,
-            held.moving_end_at,
-            ZoneInfo(owner.timezone),
-            free_busy=found,
-            ignore_booking=held.id,
-        )
+        error = await live_clash(deps, cause, held, held.moving_start_at, held.moving_end_at, found)
         await undo_or_leave(deps, cause, held.id, error.reply.message)
         raise error
 
