@@ -185,17 +185,7 @@ async def move_and_swap(
     assert held.moving_start_at is not None and held.moving_end_at is not None
     if held.event_written:
         try:
-            await deps.rpc.call(
-                cal.MOVE_BOOKING_EVENT,
-                cal.MoveBookingEvent(
-                    **cause.caused(tenant_id=held.tenant_id),
-                    booking_id=held.id,
-                    start=held.moving_start_at,
-                    end=held.moving_end_at,
-                    deadline=deps.deadline(),
-                ),
-                timeout=deps.participant_timeout,
-            )
+            await _move_event(deps, cause, held, held.moving_start_at, held.moving_end_at)
         except ServiceError as exc:
             message = f"The booking's calendar event could not be moved: {exc.reply.message}"
             await undo_or_leave(deps, cause, held.id, message)
@@ -209,6 +199,23 @@ async def move_and_swap(
     return await swap(deps, cause, held.id)
 
 
+async def _move_event(
+    deps: BookingDeps, cause: Message, row: Booking, start: datetime, end: datetime
+) -> None:
+    """Ask calendars to move the booking's event to [start, end), in place."""
+    await deps.rpc.call(
+        cal.MOVE_BOOKING_EVENT,
+        cal.MoveBookingEvent(
+            **cause.caused(tenant_id=row.tenant_id),
+            booking_id=row.id,
+            start=start,
+            end=end,
+            deadline=deps.deadline(),
+        ),
+        timeout=deps.participant_timeout,
+    )
+
+
 async def _move_back(
     deps: BookingDeps, cause: Message, row: Booking, reason: str
 ) -> Booking | None:
@@ -217,17 +224,7 @@ async def _move_back(
     refused past its deadline, which has passed when this is sent). A refusal for good
     (no event to move: deleted) leaves nothing to undo."""
     try:
-        await deps.rpc.call(
-            cal.MOVE_BOOKING_EVENT,
-            cal.MoveBookingEvent(
-                **cause.caused(tenant_id=row.tenant_id),
-                booking_id=row.id,
-                start=row.start_at,
-                end=row.end_at,
-                deadline=deps.deadline(),
-            ),
-            timeout=deps.participant_timeout,
-        )
+        await _move_event(deps, cause, row, row.start_at, row.end_at)
     except ServiceError as exc:
         if exc.kind not in DEFINITIVE_REFUSALS:
             raise
